@@ -54,8 +54,9 @@ func (id Snowflake) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a JSON string or integer. It does not validate the
 // range beyond what a uint64 holds; callers validate with [Snowflake.Validate]
-// so that the error can name the field. Zero, negative numbers and floats are
-// errors here because they can never be a snowflake.
+// so that the error can name the field. Zero and null read as the unset
+// value (Validate rejects it); negative numbers, floats, exponents, signs,
+// spaces and any other type are errors because they can never be a snowflake.
 func (id *Snowflake) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
@@ -67,16 +68,16 @@ func (id *Snowflake) UnmarshalJSON(b []byte) error {
 		s = b[1 : len(b)-1]
 	}
 	if len(s) == 0 || len(s) > 20 {
-		return fmt.Errorf("%w: %s is not a decimal snowflake", ErrInvalidSnowflake, b)
+		return &SnowflakeSyntaxError{Value: string(b)}
 	}
 	for _, c := range s {
 		if c < '0' || c > '9' {
-			return fmt.Errorf("%w: %s is not a decimal snowflake", ErrInvalidSnowflake, b)
+			return &SnowflakeSyntaxError{Value: string(b)}
 		}
 	}
 	v, err := strconv.ParseUint(string(s), 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: %s is out of range", ErrInvalidSnowflake, b)
+		return &SnowflakeSyntaxError{Value: string(b)}
 	}
 	*id = Snowflake(v)
 	return nil
@@ -96,3 +97,18 @@ func (id *Snowflake) UnmarshalText(b []byte) error {
 }
 
 var _ json.Marshaler = Snowflake(0)
+
+// SnowflakeSyntaxError is returned when a JSON value cannot be a snowflake.
+// It matches [ErrInvalidSnowflake] with errors.Is.
+type SnowflakeSyntaxError struct {
+	// Value is the JSON value as it was sent.
+	Value string
+}
+
+// Error says which value is not a snowflake.
+func (e *SnowflakeSyntaxError) Error() string {
+	return fmt.Sprintf("%s is not a decimal snowflake in the range 1 to 9223372036854775807", e.Value)
+}
+
+// Unwrap returns ErrInvalidSnowflake.
+func (e *SnowflakeSyntaxError) Unwrap() error { return ErrInvalidSnowflake }
