@@ -77,12 +77,13 @@ type wireEvent struct {
 }
 
 // Encode writes e as JSON. The envelope's Event and SchemaVersion are taken
-// from the payload, and OccurredAt is written in UTC.
+// from the payload, and OccurredAt and the payload's times are written in UTC.
 func (c *Codec) Encode(e Event) ([]byte, error) {
 	if e.Data == nil {
 		return nil, fmt.Errorf("encode event: %w: no payload", ErrMalformedEvent)
 	}
 	name := e.Data.EventName()
+	normalizeTimes(&e)
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s payload: %w", name, err)
@@ -107,7 +108,8 @@ func (c *Codec) Decode(b []byte) (Event, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
 	}
-	if dec.More() {
+	// dec.More reports false before a stray ']' or '}', so look at the rest.
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
 		return Event{}, fmt.Errorf("%w: trailing data after the event", ErrMalformedEvent)
 	}
 	decode, ok := decoders[w.Event]
