@@ -113,6 +113,10 @@ func (s Subjects) ParseCase(subject string) (CaseSubject, error) {
 		return CaseSubject{}, fmt.Errorf("%w: %q needs <guild>.<number>.<event> after %q", ErrBadSubject, subject, p)
 	}
 	g, err := ParseSnowflake(parts[0])
+	if err == nil && parts[0][0] == '0' {
+		// Not the subject Case writes for this guild.
+		err = fmt.Errorf("%q has a leading zero", parts[0])
+	}
 	if err != nil {
 		return CaseSubject{}, fmt.Errorf("%w: %q: guild: %v", ErrBadSubject, subject, err)
 	}
