@@ -9,7 +9,7 @@
 // An event is one JSON object: the envelope fields at the top level and the
 // event's own fields under "data":
 //
-//	{"event_id":"0192...","type":"closed","schema_version":1,
+//	{"event_id":"0192...","event":"closed","schema_version":1,
 //	 "guild_id":"1234","case_number":7,"case_id":"0192...",
 //	 "occurred_at":"2026-11-25T12:00:00Z","actor_id":"99",
 //	 "command_id":"...","correlation_id":"...",
@@ -20,13 +20,13 @@
 //
 // # Subjects
 //
-// Events are stored under <prefix>.case.<guild_id>.<case_number>.<type>,
+// Events are stored under <prefix>.case.<guild_id>.<case_number>.<event>,
 // for example modledger.case.1234.7.closed. See [Subjects].
 //
 // # Schema versions
 //
 // Every payload type has a current schema version ([CurrentVersion]). An event
 // written with an older version is passed through the upcasters registered for
-// its type, in order, before it is decoded (see [Codec.WithUpcaster]). Event
-// type names and field names are never renamed.
+// its name, in order, before it is decoded (see [Upcaster] and [NewCodec]).
+// Event names and field names are never renamed.
 package events

@@ -227,4 +227,3 @@ func (CaseExpired) EventName() Name         { return NameCaseExpired }
 func (CaseExpiryProcessed) EventName() Name { return NameCaseExpiryProcessed }
 func (CaseDeleted) EventName() Name         { return NameCaseDeleted }
 func (CaseRedacted) EventName() Name        { return NameCaseRedacted }
-
