@@ -52,8 +52,11 @@ func Counts(reg *Registry, family Family, c *Case) bool {
 
 // Restricting reports whether c, if it is the latest counting case of its
 // family, puts the user under family: its type restricts family and its
-// expiry has not been processed.
+// expiry has not been processed. No case restricts FamilyNone.
 func Restricting(reg *Registry, family Family, c *Case) bool {
+	if c == nil || family == FamilyNone {
+		return false
+	}
 	spec, ok := reg.Lookup(c.Type)
 	return ok && spec.Restricts == family && !c.ExpiryProcessed
 }
