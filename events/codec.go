@@ -83,7 +83,9 @@ func (c *Codec) Encode(e Event) ([]byte, error) {
 		return nil, fmt.Errorf("encode event: %w: no payload", ErrMalformedEvent)
 	}
 	name := e.Data.EventName()
-	normalizeTimes(&e)
+	if err := normalizeTimes(&e); err != nil {
+		return nil, fmt.Errorf("encode %s event: %w: %v", name, ErrMalformedEvent, err)
+	}
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s payload: %w", name, err)
@@ -91,7 +93,6 @@ func (c *Codec) Encode(e Event) ([]byte, error) {
 	w := wireEvent{Envelope: e.Envelope, Data: data}
 	w.Event = name
 	w.SchemaVersion = c.current[name]
-	w.OccurredAt = w.OccurredAt.UTC()
 	b, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", name, err)
@@ -137,36 +138,49 @@ func (c *Codec) Decode(b []byte) (Event, error) {
 	}
 	e := Event{Envelope: w.Envelope, Data: p}
 	e.SchemaVersion = current
-	e.OccurredAt = e.OccurredAt.UTC()
-	normalizeTimes(&e)
+	if err := normalizeTimes(&e); err != nil {
+		return Event{}, fmt.Errorf("%w: %s: %v", ErrMalformedEvent, w.Event, err)
+	}
 	return e, nil
 }
 
-// normalizeTimes puts every time in the payload in UTC, so that a decoded
-// event compares equal to the one that was encoded.
-func normalizeTimes(e *Event) {
+// normalizeTimes puts OccurredAt and every time in the payload in UTC, so
+// that a decoded event compares equal to the one that was encoded. It reports
+// a time whose UTC year is outside 0 to 9999, which RFC 3339 cannot write:
+// "0000-01-01T00:00:00+01:00" parses, but Encode could not write it back.
+func normalizeTimes(e *Event) error {
+	var bad error
+	utcv := func(t time.Time) time.Time {
+		u := t.UTC()
+		if y := u.Year(); (y < 0 || y > 9999) && bad == nil {
+			bad = fmt.Errorf("time %s is outside the years 0 to 9999 in UTC", t.Format(time.RFC3339Nano))
+		}
+		return u
+	}
 	utc := func(t *time.Time) *time.Time {
 		if t == nil {
 			return nil
 		}
-		u := t.UTC()
+		u := utcv(*t)
 		return &u
 	}
+	e.OccurredAt = utcv(e.OccurredAt)
 	switch p := e.Data.(type) {
 	case CaseOpened:
 		p.ExpiresAt = utc(p.ExpiresAt)
 		e.Data = p
 	case CaseImported:
 		p.ExpiresAt = utc(p.ExpiresAt)
-		p.CreatedAt = p.CreatedAt.UTC()
+		p.CreatedAt = utcv(p.CreatedAt)
 		e.Data = p
 	case CaseExpiryChanged:
 		p.ExpiresAt = utc(p.ExpiresAt)
 		e.Data = p
 	case CaseExpired:
-		p.ExpiresAt = p.ExpiresAt.UTC()
+		p.ExpiresAt = utcv(p.ExpiresAt)
 		e.Data = p
 	}
+	return bad
 }
 
 // decodeAs decodes data into a fresh T.

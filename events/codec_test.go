@@ -224,6 +224,15 @@ func TestCodecEncodeErrors(t *testing.T) {
 	if _, err := codec.Encode(e); !errors.Is(err, events.ErrMalformedEvent) {
 		t.Fatalf("Encode without payload: error = %v, want ErrMalformedEvent", err)
 	}
+	e = sampleEvent(events.CaseClosed{})
+	e.OccurredAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := codec.Encode(e); !errors.Is(err, events.ErrMalformedEvent) {
+		t.Fatalf("Encode year 10000: error = %v, want ErrMalformedEvent", err)
+	}
+	late := time.Date(9999, 12, 31, 23, 30, 0, 0, time.FixedZone("", -3600))
+	if _, err := codec.Encode(sampleEvent(events.CaseExpired{ExpiresAt: late})); !errors.Is(err, events.ErrMalformedEvent) {
+		t.Fatalf("Encode expiry in year 10000 UTC: error = %v, want ErrMalformedEvent", err)
+	}
 	e = sampleEvent(events.CaseMetadataUpdated{Metadata: json.RawMessage(`{"a":`)})
 	if _, err := codec.Encode(e); err == nil {
 		t.Fatal("Encode with invalid metadata JSON: no error")
@@ -280,6 +289,12 @@ func TestCodecDecodeAccepts(t *testing.T) {
 		{name: "data null", in: edit(t, `{"reason":"appeal accepted"}`, `null`), check: func(t *testing.T, e events.Event) {
 			if e.Data != (events.CaseClosed{}) {
 				t.Fatalf("Data = %#v", e.Data)
+			}
+		}},
+		{name: "edge years", in: strings.Replace(edit(t, `"2026-11-25T12:04:05Z"`, `"0000-01-01T00:00:00Z"`),
+			`"event":"closed"`, `"event":"expired"`, 1), check: func(t *testing.T, e events.Event) {
+			if e.OccurredAt.Year() != 0 {
+				t.Fatalf("OccurredAt = %v", e.OccurredAt)
 			}
 		}},
 		{name: "imported", in: edit(t, `"event":"closed"`, `"event":"imported"`), check: func(t *testing.T, e events.Event) {
@@ -345,6 +360,9 @@ func TestCodecDecodeErrors(t *testing.T) {
 		{name: "bad event id", in: edit(t, `"event_id":"01936c2e-7b5a-7c3d-9e41-5a2f8b6c1d30"`, `"event_id":"not-a-uuid"`), want: events.ErrMalformedEvent},
 		{name: "bad time", in: edit(t, `"2026-11-25T12:04:05Z"`, `"yesterday"`), want: events.ErrMalformedEvent},
 		{name: "naive time", in: edit(t, `"2026-11-25T12:04:05Z"`, `"2026-11-25T12:04:05"`), want: events.ErrMalformedEvent},
+		{name: "time before year 0 in UTC", in: edit(t, `"2026-11-25T12:04:05Z"`, `"0000-01-01T00:00:00+01:00"`), want: events.ErrMalformedEvent},
+		{name: "data time after year 9999 in UTC", in: strings.Replace(edit(t, `"event":"closed"`, `"event":"expired"`),
+			`{"reason":"appeal accepted"}`, `{"expires_at":"9999-12-31T23:30:00-01:00"}`, 1), want: events.ErrMalformedEvent},
 		{name: "data array", in: edit(t, `{"reason":"appeal accepted"}`, `[]`), want: events.ErrMalformedEvent},
 		{name: "data string", in: edit(t, `{"reason":"appeal accepted"}`, `"appeal accepted"`), want: events.ErrMalformedEvent},
 		{name: "data field wrong type", in: edit(t, `{"reason":"appeal accepted"}`, `{"reason":5}`), want: events.ErrMalformedEvent},
