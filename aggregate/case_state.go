@@ -3,6 +3,7 @@ package aggregate
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -117,14 +118,15 @@ func (c *Case) Clone() *Case {
 	d.ExpiredAt = cloneTime(c.ExpiredAt)
 	d.ExpiryProcessedAt = cloneTime(c.ExpiryProcessedAt)
 	d.DeletedAt = cloneTime(c.DeletedAt)
-	d.UserRoles = append([]events.Snowflake(nil), c.UserRoles...)
-	d.Metadata = append(json.RawMessage(nil), c.Metadata...)
-	d.Notes = make([]Note, len(c.Notes))
-	for i, n := range c.Notes {
-		n.EvidenceURLs = append([]string(nil), n.EvidenceURLs...)
-		d.Notes[i] = n
+	// slices.Clone keeps nil as nil and empty as empty, so that the clone
+	// is deeply equal to c and encodes the same ("user_roles": [] stays).
+	d.UserRoles = slices.Clone(c.UserRoles)
+	d.Metadata = slices.Clone(c.Metadata)
+	d.Notes = slices.Clone(c.Notes)
+	for i := range d.Notes {
+		d.Notes[i].EvidenceURLs = slices.Clone(d.Notes[i].EvidenceURLs)
 	}
-	d.ReasonHistory = append([]ReasonChange(nil), c.ReasonHistory...)
+	d.ReasonHistory = slices.Clone(c.ReasonHistory)
 	return &d
 }
 
