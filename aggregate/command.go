@@ -35,7 +35,11 @@ type ImportCase struct {
 }
 
 // UpdateCase changes several fields of a case at once; nil fields stay as
-// they are. Its events are appended atomically.
+// they are. Its events are appended atomically, in this order:
+// CaseReasonAmended, CaseExpiryChanged, CaseMetadataUpdated, then CaseClosed
+// or CaseReopened. A field that already has the given value gives no event;
+// when no field changes, the update is a no-op. An update that names no
+// field is invalid.
 type UpdateCase struct {
 	Reason *string
 	Status *Status
