@@ -1,0 +1,147 @@
+package command
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/modledger/modledger/events"
+)
+
+// MaxRequestBytes is the largest command body the service reads; bigger
+// ones are refused with invalid_argument before they are parsed. open_many
+// and import carry up to MaxCasesPerBatch cases and may be this large; every
+// other command must fit in MaxSingleRequestBytes.
+const (
+	MaxRequestBytes       = 1 << 20
+	MaxSingleRequestBytes = 64 << 10
+	// MaxCasesPerBatch bounds open_many and import: the messages of one
+	// atomic batch (cases plus external id claims) stay within the server's
+	// limit of 1000.
+	MaxCasesPerBatch = 1000
+)
+
+// metaHolder is implemented by every params type through its embedded Meta.
+type metaHolder interface{ meta() *Meta }
+
+// decodeParams reads a command body strictly: unknown fields, trailing data
+// and wrong types are errors that name the field. It checks the command id.
+func decodeParams(body []byte, limit int, v metaHolder) *Error {
+	if len(body) > limit {
+		return invalidf("", "request is %d bytes, at most %d", len(body), limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(body, err)
+	}
+	if dec.More() {
+		return invalidf("", "trailing data after the JSON object")
+	}
+	if v.meta().CommandID == uuid.Nil {
+		return invalidf("command_id", "is required: a UUID that identifies this command")
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into an invalid_argument error naming
+// the field where it can.
+func jsonError(body []byte, err error) *Error {
+	var (
+		syn   *json.SyntaxError
+		typ   *json.UnmarshalTypeError
+		sf    *events.SnowflakeSyntaxError
+		tperr *time.ParseError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return invalidf("", "malformed JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		field := typ.Field
+		return invalidf(field, "must be %s, not JSON %s", typeName(typ.Type.String()), typ.Value)
+	case errors.As(err, &sf):
+		return invalidf(pathOf(body, sf.Value), "%v", sf)
+	case errors.As(err, &tperr):
+		return invalidf(pathOf(body, strconv.Quote(tperr.Value)), "must be an RFC 3339 time with a zone, like 2026-01-02T15:04:05Z")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return invalidf(f, "unknown field")
+	case strings.Contains(err.Error(), "invalid UUID"):
+		return invalidf("", "bad UUID: %v", err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidf("", "empty or truncated JSON body")
+	}
+	return invalidf("", "malformed request: %v", err)
+}
+
+func typeName(goType string) string {
+	switch {
+	case strings.Contains(goType, "Snowflake"):
+		return "a snowflake string"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.Contains(goType, "uint"), strings.Contains(goType, "int"):
+		return "a whole number in range"
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	}
+	return "of type " + goType
+}
+
+// pathOf returns the JSON path (a.b[2].c) of the first scalar in body whose
+// raw JSON text is literal, or "" when there is none. It names the field of
+// errors that encoding/json reports without one.
+func pathOf(body []byte, literal string) string {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return ""
+	}
+	var walk func(v any, path string) (string, bool)
+	walk = func(v any, path string) (string, bool) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if r, ok := walk(c, p); ok {
+					return r, true
+				}
+			}
+		case []any:
+			for i, c := range x {
+				if r, ok := walk(c, fmt.Sprintf("%s[%d]", path, i)); ok {
+					return r, true
+				}
+			}
+		case string:
+			if strconv.Quote(x) == literal || x == literal {
+				return path, true
+			}
+		case json.Number:
+			if x.String() == literal {
+				return path, true
+			}
+		default:
+			b, _ := json.Marshal(x)
+			if string(b) == literal {
+				return path, true
+			}
+		}
+		return "", false
+	}
+	p, _ := walk(v, "")
+	return p
+}
