@@ -171,6 +171,11 @@ func decideImport(env Env, cmd ImportCase) ([]events.Payload, error) {
 	if err := validateFields(env, &cmd.CaseFields, cmd.CreatedAt.UTC(), true); err != nil {
 		return nil, err
 	}
+	// A processed expiry takes the case out of the restriction rule; a case
+	// without an expiry (a BAN) has none to process.
+	if cmd.ExpiryProcessed && cmd.ExpiresAt == nil {
+		return nil, invalid("expiry_processed", "needs expires_at: a case without an expiry has none to process")
+	}
 	if !cmd.ModLogMessageID.IsZero() {
 		if err := validSnowflake("mod_log_message_id", cmd.ModLogMessageID); err != nil {
 			return nil, err
@@ -289,24 +294,23 @@ func decideExpiryChange(env Env, c *Case, at *time.Time) (events.Payload, error)
 	if !spec.CanExpire() {
 		return nil, invalid("expires_at", "a %s case cannot expire", c.Type)
 	}
+	if at == nil && spec.Expiry == ExpiryRequired {
+		return nil, invalid("expires_at", "a %s case must expire", c.Type)
+	}
+	// The expiry the case already has alters nothing: a no-op, even once
+	// it has passed or been processed (a whole-case update sends it back).
+	if (at == nil && c.ExpiresAt == nil) || (at != nil && c.ExpiresAt != nil && c.ExpiresAt.Equal(*at)) {
+		return nil, nil
+	}
 	if c.ExpiryProcessed {
 		return nil, fmt.Errorf("%w: the expiry of case %d was already processed", ErrConflict, c.CaseNumber)
 	}
 	if at == nil {
-		if spec.Expiry == ExpiryRequired {
-			return nil, invalid("expires_at", "a %s case must expire", c.Type)
-		}
-		if c.ExpiresAt == nil {
-			return nil, nil
-		}
 		return events.CaseExpiryChanged{}, nil
 	}
 	t := at.UTC()
 	if err := validExpiry(spec, t, env.Now); err != nil {
 		return nil, err
-	}
-	if c.ExpiresAt != nil && c.ExpiresAt.Equal(t) {
-		return nil, nil
 	}
 	return events.CaseExpiryChanged{ExpiresAt: &t}, nil
 }
@@ -345,6 +349,11 @@ func validateFields(env Env, f *events.CaseFields, base time.Time, imported bool
 		t := f.ExpiresAt.UTC()
 		f.ExpiresAt = &t
 		if imported {
+			// It may have passed since, but it was in the future when the
+			// case was created.
+			if !t.After(base) {
+				return invalid("expires_at", "must be after created_at")
+			}
 			if spec.MaxDuration > 0 && t.Sub(base) > spec.MaxDuration {
 				return invalid("expires_at", "a %s lasts at most %s", f.Type, spec.MaxDuration)
 			}
@@ -448,19 +457,47 @@ func validMetadata(m json.RawMessage) (json.RawMessage, error) {
 	if len(b) > MaxMetadataBytes {
 		return nil, invalid("metadata", "is %d bytes, at most %d", len(b), MaxMetadataBytes)
 	}
-	if !utf8.Valid(b) || bytes.Contains(b, []byte(`\u0000`)) {
+	if !utf8.Valid(b) || hasNULEscape(b) {
 		return nil, invalid("metadata", "must be valid UTF-8 without NUL characters")
 	}
 	return json.RawMessage(b), nil
 }
 
-// jsonEqual reports whether two JSON values are equal as values.
+// hasNULEscape reports whether the valid JSON b holds a \u0000 escape, which
+// PostgreSQL's jsonb cannot store. An escaped backslash followed by the text
+// u0000 ("\\u0000") is not one.
+func hasNULEscape(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if bytes.HasPrefix(b[i:], []byte(`\u0000`)) {
+			return true
+		}
+		i++ // skip the escaped character, which may be a backslash
+	}
+	return false
+}
+
+// jsonEqual reports whether two JSON values are equal as values: object
+// keys in any order, insignificant whitespace ignored. Numbers compare by
+// their text, so that ids beyond float64's 53 bits are never taken for
+// equal (12345678901234567891 and ...890 are one float64); 1 and 1.0 then
+// count as different, which costs at most one event that changes nothing.
 func jsonEqual(a, b json.RawMessage) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	var va, vb any
-	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+	decode := func(m json.RawMessage) (any, error) {
+		d := json.NewDecoder(bytes.NewReader(m))
+		d.UseNumber()
+		var v any
+		err := d.Decode(&v)
+		return v, err
+	}
+	va, errA := decode(a)
+	vb, errB := decode(b)
+	if errA != nil || errB != nil {
 		return false
 	}
 	ca, _ := json.Marshal(va)

@@ -378,6 +378,66 @@ func TestDecideExpiryChange(t *testing.T) {
 	}
 }
 
+// TestDecideSameExpiryIsNoop checks that sending back the expiry a case
+// already has alters nothing, even once it has passed or been processed: a
+// whole-case update that changes only the reason must not fail on it.
+func TestDecideSameExpiryIsNoop(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"passed", "expired", "processed"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			l, later := tempbanDue(t)
+			switch step {
+			case "expired":
+				l.must(later, aggregate.ExpireCase{ExpiresAt: *l.state.ExpiresAt})
+			case "processed":
+				l.must(later, aggregate.MarkExpiryProcessed{})
+			}
+			same := ptr(l.state.ExpiresAt.In(cet))
+			before := l.state.Clone()
+			ps, err := aggregate.Decide(later, l.state, aggregate.UpdateCase{ExpiresAt: same})
+			wantNoop(t, ps, err)
+			sameState(t, l.state, before)
+			ps = l.must(later, aggregate.UpdateCase{Reason: ptr("evading a ban"), ExpiresAt: same, Status: ptr(aggregate.StatusActive)})
+			if !slices.Equal(names(ps), []events.Name{events.NameCaseReasonAmended}) {
+				t.Fatalf("whole-case update gave %v, want only the reason", names(ps))
+			}
+			// A different expiry is still refused.
+			_, err = aggregate.Decide(later, l.state, aggregate.UpdateCase{ExpiresAt: ptr(l.state.ExpiresAt.Add(time.Second))})
+			if step == "processed" {
+				if !errors.Is(err, aggregate.ErrConflict) {
+					t.Fatalf("another expiry after processing: %v, want ErrConflict", err)
+				}
+			} else {
+				wantField(t, err, "expires_at") // still in the past
+			}
+		})
+	}
+	// The same expiry of a processed JAIL is a no-op too.
+	l := opened(t, withExpiry(openCmd("JAIL"), t0.Add(time.Minute)))
+	l.must(env(t0.Add(time.Hour)), aggregate.MarkExpiryProcessed{})
+	ps, err := aggregate.Decide(env(t0.Add(time.Hour)), l.state, aggregate.UpdateCase{ExpiresAt: ptr(t0.Add(time.Minute))})
+	wantNoop(t, ps, err)
+}
+
+// TestDecideMetadataNumbers checks that metadata equality never mistakes
+// two large ids for one: float64 holds 53 bits, Discord ids need 63.
+func TestDecideMetadataNumbers(t *testing.T) {
+	t.Parallel()
+	l := opened(t, withMetadata(openCmd("BAN"), `{"message_id":1310594827103211571,"n":[1,2]}`))
+	ps := l.must(env(t0), aggregate.UpdateCase{Metadata: json.RawMessage(`{"message_id":1310594827103211572,"n":[1,2]}`)})
+	if len(ps) != 1 || string(l.state.Metadata) != `{"message_id":1310594827103211572,"n":[1,2]}` {
+		t.Fatalf("a changed 63-bit id was taken for the same: %v, metadata %s", names(ps), l.state.Metadata)
+	}
+	ps, err := aggregate.Decide(env(t0), l.state, aggregate.UpdateCase{Metadata: json.RawMessage(`{ "n": [1, 2], "message_id": 1310594827103211572 }`)})
+	wantNoop(t, ps, err)
+	// Values that differ only in how a number is written may append an
+	// event; they must never fail.
+	if _, err := aggregate.Decide(env(t0), l.state, aggregate.UpdateCase{Metadata: json.RawMessage(`{"message_id":1.310594827103211572e18,"n":[1,2]}`)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDecideExpiryMovedAfterExpired checks that moving the expiry of a case
 // whose expiry passed but was not processed starts it over.
 func TestDecideExpiryMovedAfterExpired(t *testing.T) {

@@ -89,6 +89,10 @@ func TestDecideOpenValidation(t *testing.T) {
 		{name: "metadata empty bytes", change: func(f *events.CaseFields) { f.Metadata = json.RawMessage{} }, field: "metadata"},
 		{name: "metadata invalid UTF-8", change: func(f *events.CaseFields) { f.Metadata = json.RawMessage("{\"a\":\"\xff\"}") }, field: "metadata"},
 		{name: "metadata NUL escape", change: func(f *events.CaseFields) { f.Metadata = json.RawMessage(`{"a":"x\u0000y"}`) }, field: "metadata"},
+		{name: "metadata escaped backslash before u0000", change: func(f *events.CaseFields) { f.Metadata = json.RawMessage(`{"path":"C:\\u0000x"}`) }, field: "-"},
+		{name: "metadata NUL escape after an escaped backslash", change: func(f *events.CaseFields) { f.Metadata = json.RawMessage(`{"a":"\\\u0000"}`) }, field: "metadata"},
+		{name: "metadata NUL escape in a key", change: func(f *events.CaseFields) { f.Metadata = json.RawMessage(`{"\u0000":1}`) }, field: "metadata"},
+		{name: "metadata other escapes", change: func(f *events.CaseFields) { f.Metadata = json.RawMessage(`{"a":"\u0001\u00e9\n\"\\"}`) }, field: "-"},
 		{name: "metadata exactly 8 KiB", change: func(f *events.CaseFields) { f.Metadata = metadataOfSize(8 << 10) }, field: "-"},
 		{name: "metadata 8 KiB + 1", change: func(f *events.CaseFields) { f.Metadata = metadataOfSize(8<<10 + 1) }, field: "metadata"},
 		{name: "metadata larger than 8 KiB before compaction", change: func(f *events.CaseFields) {
@@ -282,6 +286,12 @@ func TestDecideImportValidation(t *testing.T) {
 		{name: "imported_from NUL", typ: "BAN", change: func(c *aggregate.ImportCase) { c.ImportedFrom = "\x00" }, field: "imported_from"},
 		{name: "source audit_log kept", typ: "BAN", change: func(c *aggregate.ImportCase) { c.Source = "audit_log" }, field: "-"},
 		{name: "source unknown", typ: "BAN", change: func(c *aggregate.ImportCase) { c.Source = "csv" }, field: "source"},
+		{name: "expiry at creation", typ: "TEMPBAN", change: func(c *aggregate.ImportCase) { c.ExpiresAt = ptr(c.CreatedAt) }, field: "expires_at"},
+		{name: "expiry before creation", typ: "TEMPBAN", change: func(c *aggregate.ImportCase) { c.ExpiresAt = ptr(c.CreatedAt.Add(-time.Hour)) }, field: "expires_at"},
+		{name: "expiry 1ns after creation", typ: "JAIL", change: func(c *aggregate.ImportCase) { c.ExpiresAt = ptr(c.CreatedAt.Add(time.Nanosecond)) }, field: "-"},
+		{name: "processed without an expiry", typ: "BAN", change: func(c *aggregate.ImportCase) { c.ExpiryProcessed = true }, field: "expiry_processed"},
+		{name: "processed jail without an expiry", typ: "JAIL", change: func(c *aggregate.ImportCase) { c.ExpiryProcessed = true }, field: "expiry_processed"},
+		{name: "closed ban", typ: "BAN", change: func(c *aggregate.ImportCase) { c.Closed = true }, field: "-"},
 		{name: "closed and processed", typ: "TEMPBAN", change: func(c *aggregate.ImportCase) { c.Closed, c.ExpiryProcessed = true, true }, field: "-"},
 	}
 	for _, tt := range tests {
