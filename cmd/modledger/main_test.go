@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/modledger/modledger/aggregate"
+	"github.com/modledger/modledger/command"
+	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func noEnv(string) string { return "" }
+
+// startDev runs `modledger dev` in process and returns the NATS URL it
+// printed and a function that stops it and returns its exit code.
+func startDev(t *testing.T, dataDir string) (string, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runWith(ctx, []string{"dev", "--data-dir", dataDir, "--port", "0"}, &stdout, &stderr, noEnv)
+	}()
+	urlRE := regexp.MustCompile(`NATS:\s+(nats://\S+)`)
+	var url string
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		if m := urlRE.FindStringSubmatch(stdout.String()); m != nil {
+			url = m[1]
+			return strings.Contains(stderr.String(), "ledger running")
+		}
+		return false
+	}, "modledger dev did not start: %s", &stderr)
+	return url, func() int {
+		cancel()
+		select {
+		case c := <-code:
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatal("modledger dev did not stop")
+			return -1
+		}
+	}
+}
+
+func openWarn(t *testing.T, url string) *command.Result {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	client, err := command.NewClient(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := client.CaseOpen(t.Context(), 1234, command.OpenParams{CaseFields: events.CaseFields{
+		Type: aggregate.TypeWarn, UserID: 42, ModeratorID: 7, Reason: "first warning",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestDevRunsLedgerAndReusesData(t *testing.T) {
+	dir := t.TempDir()
+	url, stop := startDev(t, dir)
+	if r := openWarn(t, url); r.Case.CaseNumber != 1 {
+		t.Fatalf("first case got number %d", r.Case.CaseNumber)
+	}
+	if code := stop(); code != exitOK {
+		t.Fatalf("dev exited %d after Ctrl-C, want 0", code)
+	}
+	url, stop = startDev(t, dir)
+	if r := openWarn(t, url); r.Case.CaseNumber != 2 {
+		t.Fatalf("after a restart the next case got number %d, want 2", r.Case.CaseNumber)
+	}
+	if code := stop(); code != exitOK {
+		t.Fatalf("dev exited %d, want 0", code)
+	}
+}
+
+func TestServeRunsCommandRole(t *testing.T) {
+	env := testenv.NATS(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	getenv := func(k string) string {
+		if k == "MODLEDGER_NATS_URL" {
+			return env.URL
+		}
+		return ""
+	}
+	go func() { code <- runWith(ctx, []string{"serve", "--roles", "command"}, &stdout, &stderr, getenv) }()
+	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(stderr.String(), "ledger running") }, "serve did not start: %s", &stderr)
+	if r := openWarn(t, env.URL); r.Case.CaseNumber != 1 {
+		t.Fatalf("case number %d", r.Case.CaseNumber)
+	}
+	cancel()
+	if c := <-code; c != exitOK {
+		t.Fatalf("serve exited %d: %s", c, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"msg":"ledger running"`) {
+		t.Fatalf("serve does not log JSON by default: %s", stderr.String())
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "Commands:"},
+		{[]string{"nope"}, exitUsage, `unknown command "nope"`},
+		{[]string{"serve", "--roles", "dancer"}, exitUsage, `unknown role "dancer"`},
+		{[]string{"serve", "--log-format", "xml"}, exitUsage, "--log-format"},
+		{[]string{"serve", "extra"}, exitUsage, "unexpected arguments"},
+		{[]string{"help", "serve"}, exitOK, "Examples:"},
+		{[]string{"serve", "--bogus"}, exitUsage, "flag provided but not defined"},
+	}
+	for _, c := range cases {
+		var out, errOut bytes.Buffer
+		got := runWith(t.Context(), c.args, &out, &errOut, noEnv)
+		if got != c.code || !strings.Contains(out.String()+errOut.String(), c.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", c.args, got, out.String()+errOut.String(), c.code, c.want)
+		}
+	}
+}
