@@ -49,7 +49,7 @@ type testBundle struct {
 }
 
 // setup starts a NATS server and one command service on it.
-func setup(t *testing.T, mods ...func(*command.Config)) *testBundle {
+func setup(t testing.TB, mods ...func(*command.Config)) *testBundle {
 	t.Helper()
 	env := testenv.NATS(t)
 	b := &testBundle{env: env, nc: env.Conn(t), clock: newTestClock()}
@@ -67,7 +67,7 @@ func setup(t *testing.T, mods ...func(*command.Config)) *testBundle {
 
 // startService starts another command service instance on its own
 // connection, stopped when t ends.
-func (b *testBundle) startService(t *testing.T, mods ...func(*command.Config)) *command.Service {
+func (b *testBundle) startService(t testing.TB, mods ...func(*command.Config)) *command.Service {
 	t.Helper()
 	cfg := command.Config{Conn: b.env.Conn(t), Now: b.clock.Now, Logger: testenv.Logger(t)}
 	for _, m := range mods {
