@@ -177,7 +177,7 @@ func (c *Case) Apply(e events.Event) error {
 			c.ExpiryProcessedBy = e.ActorID
 		}
 		c.ModLogMessageID = p.ModLogMessageID
-		if c.Source == "" {
+		if p.Source == "" { // open defaulted it to command
 			c.Source = SourceImport
 		}
 	case events.CaseReasonAmended:

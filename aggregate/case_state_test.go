@@ -177,6 +177,28 @@ func TestApplyRejects(t *testing.T) {
 	}
 }
 
+// TestFoldDefaultSource checks the source of events written without one
+// (by an older producer): command for an open, import for an import.
+func TestFoldDefaultSource(t *testing.T) {
+	t.Parallel()
+	fields := events.CaseFields{Type: "BAN", UserID: userID, ModeratorID: moderatorID}
+	tests := []struct {
+		payload events.Payload
+		want    string
+	}{
+		{events.CaseOpened{CaseFields: fields}, aggregate.SourceCommand},
+		{events.CaseImported{CaseFields: fields, CreatedAt: t0}, aggregate.SourceImport},
+		{events.CaseImported{CaseFields: events.CaseFields{Type: "BAN", Source: aggregate.SourceAuditLog}, CreatedAt: t0}, aggregate.SourceAuditLog},
+	}
+	for _, tt := range tests {
+		l := newLedger(t)
+		l.apply(env(t0), []events.Payload{tt.payload})
+		if l.state.Source != tt.want {
+			t.Errorf("%s without a source folds to source %q, want %q", tt.payload.EventName(), l.state.Source, tt.want)
+		}
+	}
+}
+
 func TestRedactionFold(t *testing.T) {
 	t.Parallel()
 	l := fullHistory(t)

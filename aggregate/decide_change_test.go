@@ -438,6 +438,18 @@ func TestDecideMetadataNumbers(t *testing.T) {
 	}
 }
 
+// TestDecideMetadataOverUnreadableState checks a state whose metadata is
+// not JSON (a hand-built or corrupt cache): an update replaces it.
+func TestDecideMetadataOverUnreadableState(t *testing.T) {
+	t.Parallel()
+	l := opened(t, openCmd("BAN"))
+	l.state.Metadata = json.RawMessage(`{"broken":`)
+	ps, err := aggregate.Decide(env(t0), l.state, aggregate.UpdateCase{Metadata: json.RawMessage(`{}`)})
+	if err != nil || !slices.Equal(names(ps), []events.Name{events.NameCaseMetadataUpdated}) {
+		t.Fatalf("got %v, %v; want CaseMetadataUpdated", names(ps), err)
+	}
+}
+
 // TestDecideExpiryMovedAfterExpired checks that moving the expiry of a case
 // whose expiry passed but was not processed starts it over.
 func TestDecideExpiryMovedAfterExpired(t *testing.T) {
