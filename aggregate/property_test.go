@@ -222,7 +222,7 @@ func TestDecideProperty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sequences, steps := 4000, 40
+	sequences, steps := 3000, 40
 	if testing.Short() {
 		sequences = 400
 	}
