@@ -163,41 +163,8 @@ func (s *Store) applyBatch(ctx context.Context, p Projection, evs []events.Event
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()); err != nil {
-			return err
-		}
-		var seq int64
-		if err := tx.QueryRow(ctx, `SELECT seq FROM checkpoint WHERE projection = $1 FOR UPDATE`, p.Name()).Scan(&seq); err != nil {
-			return fmt.Errorf("read checkpoint: %w", err)
-		}
-		checkpoint = uint64(seq)
-		fresh := evs
-		for len(fresh) > 0 && fresh[0].Seq <= checkpoint {
-			fresh = fresh[1:]
-		}
-		for i := 1; i < len(fresh); i++ {
-			if fresh[i].Seq <= fresh[i-1].Seq {
-				return fmt.Errorf("events out of order: sequence %d after %d", fresh[i].Seq, fresh[i-1].Seq)
-			}
-		}
-		if len(fresh) == 0 {
-			return nil
-		}
-		if err := p.Apply(ctx, tx, fresh); err != nil {
-			return err
-		}
-		last := fresh[len(fresh)-1]
-		if _, err := tx.Exec(ctx, `UPDATE checkpoint SET seq = $2, event_time = $3, updated_at = now() WHERE projection = $1`,
-			p.Name(), int64(last.Seq), last.OccurredAt); err != nil {
-			return fmt.Errorf("write checkpoint: %w", err)
-		}
-		if only == 0 {
-			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.notifyChannel(), fmt.Sprintf("%s %d", p.Name(), last.Seq)); err != nil {
-				return err
-			}
-		}
-		applied, checkpoint = len(fresh), last.Seq
-		return nil
+		applied, checkpoint, err = s.applyInTx(ctx, tx, schema, p, evs, only == 0)
+		return err
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("projection %s: %w", p.Name(), err)
@@ -205,9 +172,49 @@ func (s *Store) applyBatch(ctx context.Context, p Projection, evs []events.Event
 	return applied, checkpoint, nil
 }
 
-// notifyChannel is the LISTEN channel on which projectors announce new
-// checkpoints.
-func (s *Store) notifyChannel() string { return s.schema + "_checkpoint" }
+// applyInTx applies evs to the generation in schema within tx: events at or
+// below its checkpoint are skipped, the rest applied, and the checkpoint
+// moved to the last. notify announces the new checkpoint to query servers.
+func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, schema string, p Projection, evs []events.Event, notify bool) (int, uint64, error) {
+	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()); err != nil {
+		return 0, 0, err
+	}
+	var seq int64
+	if err := tx.QueryRow(ctx, `SELECT seq FROM checkpoint WHERE projection = $1 FOR UPDATE`, p.Name()).Scan(&seq); err != nil {
+		return 0, 0, fmt.Errorf("read checkpoint: %w", err)
+	}
+	checkpoint := uint64(seq)
+	fresh := evs
+	for len(fresh) > 0 && fresh[0].Seq <= checkpoint {
+		fresh = fresh[1:]
+	}
+	for i := 1; i < len(fresh); i++ {
+		if fresh[i].Seq <= fresh[i-1].Seq {
+			return 0, 0, fmt.Errorf("events out of order: sequence %d after %d", fresh[i].Seq, fresh[i-1].Seq)
+		}
+	}
+	if len(fresh) == 0 {
+		return 0, checkpoint, nil
+	}
+	if err := p.Apply(ctx, tx, fresh); err != nil {
+		return 0, 0, err
+	}
+	last := fresh[len(fresh)-1]
+	if _, err := tx.Exec(ctx, `UPDATE checkpoint SET seq = $2, event_time = $3, updated_at = now() WHERE projection = $1`,
+		p.Name(), int64(last.Seq), last.OccurredAt); err != nil {
+		return 0, 0, fmt.Errorf("write checkpoint: %w", err)
+	}
+	if notify {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.NotifyChannel(), fmt.Sprintf("%s %d", p.Name(), last.Seq)); err != nil {
+			return 0, 0, err
+		}
+	}
+	return len(fresh), last.Seq, nil
+}
+
+// NotifyChannel is the LISTEN channel on which projectors announce each
+// new checkpoint, as "<projection> <seq>".
+func (s *Store) NotifyChannel() string { return s.schema + "_checkpoint" }
 
 // generationSchema returns the schema to apply to, holding a share lock on
 // the projection's row so that a swap waits for the batch (and the batch

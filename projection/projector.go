@@ -1,0 +1,390 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/modledger/modledger/aggregate"
+	"github.com/modledger/modledger/events"
+)
+
+// Projector defaults.
+const (
+	// BatchSizeDefault is the most events a projector applies in one
+	// transaction.
+	BatchSizeDefault = 1000
+	// BatchWaitDefault is how long a fetch waits to fill a batch.
+	BatchWaitDefault = 50 * time.Millisecond
+	// StandbyPollDefault is how often a standby projector tries to become
+	// the active one.
+	StandbyPollDefault = time.Second
+	// StreamDefault and PrefixDefault name the ledger's stream and subjects.
+	StreamDefault = "MODLEDGER"
+	PrefixDefault = events.DefaultPrefix
+)
+
+// ErrProjectionStopped wraps the error that stopped a projection: an event
+// it could not decode or apply. The projection does not skip it; an
+// operator fixes the cause (a newer build, a rebuild) and restarts.
+var ErrProjectionStopped = errors.New("projection stopped")
+
+// ProjectorConfig configures a Projector.
+type ProjectorConfig struct {
+	// JetStream reaches the ledger's stream. Required.
+	JetStream jetstream.JetStream
+	// Store is the read side's PostgreSQL. Required.
+	Store *Store
+	// Projection is what the projector builds. Required.
+	Projection Projection
+	// Stream is the ledger's stream. Defaults to "MODLEDGER".
+	Stream string
+	// Prefix is the ledger's subject prefix. Defaults to "modledger".
+	Prefix string
+	// BatchSize bounds a batch. Defaults to 1000.
+	BatchSize int
+	// BatchWait bounds the wait to fill a batch. Defaults to 50ms.
+	BatchWait time.Duration
+	// StandbyPoll is how often a standby tries to take over. Defaults to 1s.
+	StandbyPoll time.Duration
+	// Logger receives the projector's logs. Defaults to discarding them.
+	Logger *slog.Logger
+	// OnBatch, when set, is called after each committed batch with the
+	// number of events applied and the new checkpoint (metrics, tests).
+	OnBatch func(applied int, checkpoint uint64)
+}
+
+func (c ProjectorConfig) withDefaults() ProjectorConfig {
+	if c.Stream == "" {
+		c.Stream = StreamDefault
+	}
+	if c.Prefix == "" {
+		c.Prefix = PrefixDefault
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = BatchSizeDefault
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = BatchWaitDefault
+	}
+	if c.StandbyPoll == 0 {
+		c.StandbyPoll = StandbyPollDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Projector keeps one projection up to date: it consumes the stream with a
+// durable pull consumer and applies batches with their checkpoint. Of the
+// projectors of one projection, one is active (it holds a PostgreSQL
+// advisory lock) and the others stand by.
+type Projector struct {
+	cfg   ProjectorConfig
+	codec *events.Codec
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
+	active  bool
+	started bool
+}
+
+// NewProjector returns a projector; Start runs it.
+func NewProjector(cfg ProjectorConfig) (*Projector, error) {
+	cfg = cfg.withDefaults()
+	var errs []error
+	if cfg.JetStream == nil {
+		errs = append(errs, errors.New("JetStream is required"))
+	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("store is required"))
+	}
+	if cfg.Projection == nil {
+		errs = append(errs, errors.New("projection is required"))
+	}
+	if cfg.BatchSize < 1 || cfg.BatchWait <= 0 || cfg.StandbyPoll <= 0 {
+		errs = append(errs, errors.New("batch size, batch wait and standby poll must be positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("projector config: %w", err)
+	}
+	codec, err := events.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	return &Projector{cfg: cfg, codec: codec, done: make(chan struct{})}, nil
+}
+
+// ConsumerName is the durable consumer of a projection.
+func ConsumerName(projection string) string { return "modledger_projection_" + projection }
+
+// Start runs the projector in the background until Stop, ctx's end, or an
+// event it cannot apply (see Err).
+func (p *Projector) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return errors.New("projector: already started")
+	}
+	p.started = true
+	ctx, p.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(p.done)
+		err := p.run(ctx)
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			err = nil
+		}
+		if err != nil {
+			p.cfg.Logger.Error("projection stopped", "projection", p.cfg.Projection.Name(), "error", err)
+		}
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+	}()
+	return nil
+}
+
+// Stop stops the projector after the batch in flight and waits until ctx
+// is done for it to finish.
+func (p *Projector) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	cancel := p.cancel
+	p.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("projector %s: stop: %w", p.cfg.Projection.Name(), ctx.Err())
+	}
+}
+
+// Stopped is closed when the projector has stopped.
+func (p *Projector) Stopped() <-chan struct{} { return p.done }
+
+// Err returns the error that stopped the projector, if any.
+func (p *Projector) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Active reports whether this projector is the active one.
+func (p *Projector) Active() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.active
+}
+
+func (p *Projector) setActive(v bool) {
+	p.mu.Lock()
+	p.active = v
+	p.mu.Unlock()
+}
+
+// run waits to become the active projector, then projects until it loses
+// the lock (and waits again), ctx ends, or an event cannot be applied.
+func (p *Projector) run(ctx context.Context) error {
+	name := p.cfg.Projection.Name()
+	for {
+		lead, err := p.cfg.Store.lead(ctx, name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			p.cfg.Logger.Warn("cannot reach PostgreSQL to take the projection lead; retrying", "projection", name, "error", err)
+			if err := sleep(ctx, p.cfg.StandbyPoll); err != nil {
+				return err
+			}
+			continue
+		}
+		if lead == nil {
+			if err := sleep(ctx, p.cfg.StandbyPoll); err != nil {
+				return err
+			}
+			continue
+		}
+		p.setActive(true)
+		p.cfg.Logger.Info("projector active", "projection", name)
+		err = p.project(ctx, lead)
+		p.setActive(false)
+		lead.release()
+		if errors.Is(err, errLeadLost) {
+			p.cfg.Logger.Warn("projector lost its lead; standing by", "projection", name)
+			continue
+		}
+		return err
+	}
+}
+
+var errLeadLost = errors.New("projector lead lost")
+
+// project consumes and applies while this projector holds the lead.
+func (p *Projector) project(ctx context.Context, lead *lease) error {
+	proj := p.cfg.Projection
+	if _, err := retryDB(ctx, p.cfg.Logger, func() (struct{}, error) {
+		_, err := p.cfg.Store.Activate(ctx, proj)
+		return struct{}{}, err
+	}); err != nil {
+		return err
+	}
+	cons, err := p.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	lastCheck := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Since(lastCheck) > p.cfg.StandbyPoll {
+			if !lead.held(ctx) {
+				return errLeadLost
+			}
+			lastCheck = time.Now()
+		}
+		batch, err := cons.Fetch(p.cfg.BatchSize, jetstream.FetchMaxWait(p.cfg.BatchWait))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			p.cfg.Logger.Warn("fetch failed; retrying", "projection", proj.Name(), "error", err)
+			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				return err
+			}
+			continue
+		}
+		var (
+			evs  []events.Event
+			last jetstream.Msg
+		)
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("%w: message on %s without metadata: %v", ErrProjectionStopped, m.Subject(), err)
+			}
+			e, err := p.codec.Decode(m.Data())
+			if err != nil {
+				return fmt.Errorf("%w: event at sequence %d (%s): %w", ErrProjectionStopped, md.Sequence.Stream, m.Subject(), err)
+			}
+			e.Seq = md.Sequence.Stream
+			evs = append(evs, e)
+			last = m
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			p.cfg.Logger.Debug("fetch ended early", "projection", proj.Name(), "error", err)
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		type result struct {
+			applied int
+			cp      uint64
+		}
+		r, err := retryDB(ctx, p.cfg.Logger, func() (result, error) {
+			applied, cp, err := p.cfg.Store.ApplyBatch(ctx, proj, evs)
+			return result{applied, cp}, err
+		})
+		if err != nil {
+			return err
+		}
+		// Acknowledge after commit; the consumer acks all up to the last.
+		if err := last.Ack(); err != nil {
+			p.cfg.Logger.Warn("ack failed; the batch will be redelivered and skipped", "projection", proj.Name(), "error", err)
+		}
+		if p.cfg.OnBatch != nil {
+			p.cfg.OnBatch(r.applied, r.cp)
+		}
+	}
+}
+
+// consumer (re)creates the projection's durable consumer so that it starts
+// right after the checkpoint: the checkpoint, not the consumer's ack state,
+// is the truth (a restored or rebuilt database may be behind the acks).
+func (p *Projector) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	name := ConsumerName(p.cfg.Projection.Name())
+	cp, _, err := p.cfg.Store.Checkpoint(ctx, p.cfg.Projection.Name())
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cfg.JetStream.DeleteConsumer(ctx, p.cfg.Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("reset consumer %s: %w", name, err)
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "modledger projector " + p.cfg.Projection.Name(),
+		FilterSubject: p.cfg.Prefix + ".case.>",
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       time.Minute,
+		MaxAckPending: -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if cp > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = cp + 1
+	}
+	c, err := p.cfg.JetStream.CreateOrUpdateConsumer(ctx, p.cfg.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// retryDB runs op, retrying PostgreSQL errors that may pass (a lost
+// connection, a restart, a serialization failure) with backoff; an event
+// that cannot be applied stops the projection.
+func retryDB[T any](ctx context.Context, log *slog.Logger, op func() (T, error)) (T, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	b.MaxElapsedTime = 0
+	return backoff.RetryNotifyWithData(func() (T, error) {
+		v, err := op()
+		if err != nil && permanent(err) {
+			return v, backoff.Permanent(fmt.Errorf("%w: %w", ErrProjectionStopped, err))
+		}
+		return v, err
+	}, backoff.WithContext(b, ctx), func(err error, d time.Duration) {
+		log.Warn("PostgreSQL error; retrying", "error", err, "retry_in", d)
+	})
+}
+
+// permanent reports whether err means the events cannot be applied, so
+// that retrying would never help.
+func permanent(err error) bool {
+	if errors.Is(err, aggregate.ErrBadEvent) || errors.Is(err, events.ErrMalformedEvent) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "22", "23", "42": // data exceptions, integrity violations, undefined objects
+			return true
+		}
+	}
+	return false
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
