@@ -33,6 +33,12 @@ const (
 	MaxImportedFromLen = 100
 )
 
+// Instant returns t as the ledger stores instants: in UTC, truncated to
+// whole microseconds, which is what PostgreSQL's timestamptz holds, so that
+// a time reads back from a read model exactly as the events carry it.
+// Every time that enters an event goes through it.
+func Instant(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
 // Env is what Decide needs besides the case and the command: the time, the
 // case types, and who is acting.
 type Env struct {
@@ -168,7 +174,7 @@ func decideImport(env Env, cmd ImportCase) ([]events.Payload, error) {
 	if cmd.Source == "" {
 		cmd.Source = SourceImport
 	}
-	if err := validateFields(env, &cmd.CaseFields, cmd.CreatedAt.UTC(), true); err != nil {
+	if err := validateFields(env, &cmd.CaseFields, Instant(cmd.CreatedAt), true); err != nil {
 		return nil, err
 	}
 	// A processed expiry takes the case out of the restriction rule; a case
@@ -186,7 +192,7 @@ func decideImport(env Env, cmd ImportCase) ([]events.Payload, error) {
 	}
 	return []events.Payload{events.CaseImported{
 		CaseFields:      cmd.CaseFields,
-		CreatedAt:       cmd.CreatedAt.UTC(),
+		CreatedAt:       Instant(cmd.CreatedAt),
 		Closed:          cmd.Closed,
 		ExpiryProcessed: cmd.ExpiryProcessed,
 		ModLogMessageID: cmd.ModLogMessageID,
@@ -297,6 +303,10 @@ func decideExpiryChange(env Env, c *Case, at *time.Time) (events.Payload, error)
 	if at == nil && spec.Expiry == ExpiryRequired {
 		return nil, invalid("expires_at", "a %s case must expire", c.Type)
 	}
+	if at != nil {
+		t := Instant(*at)
+		at = &t
+	}
 	// The expiry the case already has alters nothing: a no-op, even once
 	// it has passed or been processed (a whole-case update sends it back).
 	if (at == nil && c.ExpiresAt == nil) || (at != nil && c.ExpiresAt != nil && c.ExpiresAt.Equal(*at)) {
@@ -308,11 +318,10 @@ func decideExpiryChange(env Env, c *Case, at *time.Time) (events.Payload, error)
 	if at == nil {
 		return events.CaseExpiryChanged{}, nil
 	}
-	t := at.UTC()
-	if err := validExpiry(spec, t, env.Now); err != nil {
+	if err := validExpiry(spec, *at, env.Now); err != nil {
 		return nil, err
 	}
-	return events.CaseExpiryChanged{ExpiresAt: &t}, nil
+	return events.CaseExpiryChanged{ExpiresAt: at}, nil
 }
 
 // validateFields checks and normalises the fields a case is created with.
@@ -346,7 +355,7 @@ func validateFields(env Env, f *events.CaseFields, base time.Time, imported bool
 	case f.ExpiresAt != nil && !spec.CanExpire():
 		return invalid("expires_at", "a %s case cannot expire", f.Type)
 	case f.ExpiresAt != nil:
-		t := f.ExpiresAt.UTC()
+		t := Instant(*f.ExpiresAt)
 		f.ExpiresAt = &t
 		if imported {
 			// It may have passed since, but it was in the future when the

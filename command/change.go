@@ -131,7 +131,7 @@ func (s *Service) change(ctx context.Context, guild events.Snowflake, ref CaseRe
 		if ref.CaseID != uuid.Nil && ref.CaseID != st.CaseID {
 			return nil, backoff.Permanent(fmt.Errorf("%w: case %d has id %s, not %s", aggregate.ErrConflict, ref.CaseNumber, st.CaseID, ref.CaseID))
 		}
-		now := s.cfg.Now().UTC()
+		now := s.now()
 		payloads, err := aggregate.Decide(aggregate.Env{Now: now, Registry: s.cfg.Registry, ActorID: meta.ActorID}, st, cmd)
 		if err != nil {
 			return nil, backoff.Permanent(err)

@@ -94,7 +94,7 @@ func (s *Service) handleImport(ctx context.Context, guild events.Snowflake, body
 	if len(p.Cases) == 0 {
 		return nil, invalidf("cases", "is required: at least one case")
 	}
-	now := s.cfg.Now().UTC()
+	now := s.now()
 	cases := make([]*newCase, len(p.Cases))
 	for i, ic := range p.Cases {
 		prefix := fmt.Sprintf("cases[%d].", i)
@@ -129,7 +129,7 @@ func actorOf(meta Meta, f events.CaseFields) events.Snowflake {
 // decideOpen validates one case to open; field names get prefix.
 func (s *Service) decideOpen(meta Meta, f events.CaseFields, prefix string) (*newCase, error) {
 	actor := actorOf(meta, f)
-	env := aggregate.Env{Now: s.cfg.Now().UTC(), Registry: s.cfg.Registry, ActorID: actor}
+	env := aggregate.Env{Now: s.now(), Registry: s.cfg.Registry, ActorID: actor}
 	payloads, err := aggregate.Decide(env, nil, aggregate.OpenCase{CaseFields: f})
 	if err != nil {
 		return nil, prefixField(err, prefix)
@@ -210,7 +210,7 @@ func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta,
 			}
 			gp.loaded, gp.lastNumber, gp.lastSeq = true, n, seq
 		}
-		now := s.cfg.Now().UTC()
+		now := s.now()
 		var evs []events.Event
 		var claims []outMsg
 		next := gp.lastNumber

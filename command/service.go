@@ -351,3 +351,6 @@ func retry[T any](ctx context.Context, s *Service, op func() (T, error)) (T, err
 		}
 	}
 }
+
+// now is the service clock as the ledger stores instants.
+func (s *Service) now() time.Time { return aggregate.Instant(s.cfg.Now()) }
