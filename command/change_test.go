@@ -82,7 +82,9 @@ func TestChangeLifecycle(t *testing.T) {
 		}, 0, nil},
 		{"redact a deleted case", func() (*command.Result, error) {
 			return b.client.CaseRedact(ctx, testGuild, command.RedactParams{Meta: meta(42), CaseRef: ref})
-		}, 1, func(c *aggregate.Case) bool { return c.Redacted && c.Reason == "" && c.Notes[0].Text == "" && c.CaseNumber == 1 }},
+		}, 1, func(c *aggregate.Case) bool {
+			return c.Redacted && c.Reason == "" && c.Notes[0].Text == "" && c.CaseNumber == 1
+		}},
 	}
 	version := opened.Seq
 	events := 1
