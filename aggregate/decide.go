@@ -364,7 +364,7 @@ func validateFields(env Env, f *events.CaseFields, base time.Time, imported bool
 				return invalid("expires_at", "must be after created_at")
 			}
 			if spec.MaxDuration > 0 && t.Sub(base) > spec.MaxDuration {
-				return invalid("expires_at", "a %s lasts at most %s", f.Type, spec.MaxDuration)
+				return invalid("expires_at", "a %s lasts at most %s", f.Type, humanDuration(spec.MaxDuration))
 			}
 		} else if err := validExpiry(spec, t, base); err != nil {
 			return err
@@ -406,7 +406,7 @@ func validExpiry(spec TypeSpec, t, now time.Time) error {
 		return invalid("expires_at", "must be in the future")
 	}
 	if spec.MaxDuration > 0 && t.Sub(now) > spec.MaxDuration {
-		return invalid("expires_at", "a %s lasts at most %s", spec.Name, spec.MaxDuration)
+		return invalid("expires_at", "a %s lasts at most %s", spec.Name, humanDuration(spec.MaxDuration))
 	}
 	return nil
 }
@@ -512,4 +512,18 @@ func jsonEqual(a, b json.RawMessage) bool {
 	ca, _ := json.Marshal(va)
 	cb, _ := json.Marshal(vb)
 	return bytes.Equal(ca, cb)
+}
+
+// humanDuration writes d in days, hours or Go's form, whichever is exact.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 24*time.Hour:
+		if d == 24*time.Hour {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d%time.Hour == 0 && d >= time.Hour:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	}
+	return d.String()
 }

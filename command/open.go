@@ -218,6 +218,14 @@ func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta,
 			c := cases[i]
 			if imported {
 				if c.number <= next {
+					// Either this import was stored by an earlier attempt
+					// (its first reply is due), or the number is taken.
+					if settled, err := s.settleImported(ctx, guild, meta, cases, pending); err != nil || settled {
+						if err != nil {
+							return nil, err
+						}
+						return results(cases), nil
+					}
 					return nil, backoff.Permanent(invalidf(fmt.Sprintf("cases[%d].case_number", i), "%d is not above the guild's last case number %d", c.number, next))
 				}
 				next = c.number
@@ -369,10 +377,31 @@ func (s *Service) settleDuplicate(ctx context.Context, guild events.Snowflake, m
 	if err != nil {
 		return backoff.Permanent(err)
 	}
-	if ev.CommandID != meta.CommandID || ev.GuildID != guild || len(pending) != 1 {
+	if ev.CommandID != meta.CommandID || ev.GuildID != guild || !ev.Event.Creates() || len(pending) != 1 {
 		return backoff.Permanent(fmt.Errorf("%w: command_id %s was already used by another command", aggregate.ErrConflict, meta.CommandID))
 	}
 	return s.settleFrom(ctx, guild, meta, cases, pending, []events.Event{ev})
+}
+
+// settleImported settles an import whose cases this very command stored
+// before: each pending case's number holds a case it opened. It reports
+// false, settling nothing, when any of them does not.
+func (s *Service) settleImported(ctx context.Context, guild events.Snowflake, meta Meta, cases []*newCase, pending []int) (bool, error) {
+	found := make([]*Result, len(pending))
+	for k, i := range pending {
+		evs, err := s.ledger.loadCase(ctx, guild, cases[i].number)
+		if err != nil {
+			return false, retryable(err)
+		}
+		if len(evs) == 0 || evs[0].CommandID != meta.CommandID {
+			return false, nil
+		}
+		found[k] = replay(evs, meta.CommandID)
+	}
+	for k, i := range pending {
+		cases[i].result = found[k]
+	}
+	return true, nil
 }
 
 // settleFromStream settles the pending cases of a command whose batch the

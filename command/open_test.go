@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/micro"
@@ -343,5 +344,51 @@ func TestImportKeepsNumbersAndNextOpenFollows(t *testing.T) {
 	_, err = b.client.CaseImport(t.Context(), testGuild, low)
 	if !errors.Is(err, aggregate.ErrInvalidArgument) {
 		t.Fatalf("import below the last number: err = %v", err)
+	}
+}
+
+func TestImportRetriedGetsItsFirstReply(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p := command.ImportParams{Meta: meta(42)}
+	for _, n := range []uint32{1, 2} {
+		p.Cases = append(p.Cases, aggregate.ImportCase{
+			CaseFields: events.CaseFields{Type: aggregate.TypeWarn, UserID: 3, ModeratorID: 4},
+			CaseNumber: n, CreatedAt: b.clock.Now().Add(-time.Hour),
+		})
+	}
+	first, err := b.client.CaseImport(t.Context(), testGuild, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.client.CaseImport(t.Context(), testGuild, p)
+	if err != nil {
+		t.Fatalf("retried import: %v", err)
+	}
+	a, _ := json.Marshal(first)
+	c, _ := json.Marshal(again)
+	if string(a) != string(c) {
+		t.Fatalf("retried import reply differs:\n%s\n%s", a, c)
+	}
+	if got := b.msgCount(t); got != 2 {
+		t.Fatalf("stream holds %d messages, want 2", got)
+	}
+}
+
+func TestOpenReusingAChangesCommandIDIsAConflict(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	opened, err := b.client.CaseOpen(t.Context(), testGuild, warnParams(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := meta(42)
+	if _, err := b.client.CaseClose(t.Context(), testGuild, command.CloseParams{Meta: m, CaseRef: command.CaseRef{CaseNumber: opened.Case.CaseNumber}}); err != nil {
+		t.Fatal(err)
+	}
+	p := warnParams(2)
+	p.Meta = m
+	if _, err := b.client.CaseOpen(t.Context(), testGuild, p); !errors.Is(err, aggregate.ErrConflict) {
+		t.Fatalf("open with a used command id: err = %v, want conflict", err)
 	}
 }
