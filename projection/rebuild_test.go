@@ -1,0 +1,82 @@
+package projection
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modledger/modledger/aggregate"
+	"github.com/modledger/modledger/internal/testenv"
+)
+
+func TestRebuildSwapsInTheSameModelWhileQueriesAnswer(t *testing.T) {
+	t.Parallel()
+	b := setupLedger(t)
+	b.startProjector(t)
+	w := newWorkload(b.client, b.clock, 10)
+	w.run(t.Context(), t, 1500, 8, 3)
+	b.waitCaughtUp(t, 60*time.Second)
+	before, err := b.store.Activate(t.Context(), NewCasesProjection(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Queries and commands go on during the rebuild.
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	var queries, lastCount atomic.Int64
+	queryErr := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			var n int64
+			if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM modledger.cases`).Scan(&n); err != nil {
+				if ctx.Err() == nil {
+					queryErr <- err
+				}
+				return
+			}
+			if n < lastCount.Load() {
+				queryErr <- fmt.Errorf("case count went back from %d to %d", lastCount.Load(), n)
+				return
+			}
+			lastCount.Store(n)
+			queries.Add(1)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		w.run(ctx, t, 500, 4, 4)
+	}()
+	var reports int
+	gen, err := Rebuild(t.Context(), RebuildConfig{JetStream: b.js, Store: b.store, Projection: NewCasesProjection(nil),
+		BatchSize: 200, Progress: func(RebuildProgress) { reports++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Queries go on against the new generation too.
+	after := queries.Load()
+	testenv.Eventually(t, 10*time.Second, func() bool { return queries.Load() > after+10 }, "queries stopped after the swap")
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-queryErr:
+		t.Fatalf("a query failed during the rebuild: %v", err)
+	default:
+	}
+	if gen.Number != before.Number+1 || reports < 2 || queries.Load() == 0 {
+		t.Fatalf("generation %d after %d, %d progress reports, %d queries", gen.Number, before.Number, reports, queries.Load())
+	}
+	var oldSchemas int
+	if err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, before.Schema).Scan(&oldSchemas); err != nil || oldSchemas != 0 {
+		t.Fatalf("old generation schema still there: %d %v", oldSchemas, err)
+	}
+	// The live projector carries on in the new generation.
+	w.run(t.Context(), t, 200, 4, 5)
+	b.waitCaughtUp(t, 60*time.Second)
+	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
+}
