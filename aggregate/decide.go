@@ -171,6 +171,9 @@ func decideImport(env Env, cmd ImportCase) ([]events.Payload, error) {
 	if cmd.CreatedAt.After(env.Now) {
 		return nil, invalid("created_at", "is in the future")
 	}
+	if err := validInstant("created_at", Instant(cmd.CreatedAt)); err != nil {
+		return nil, err
+	}
 	if cmd.Source == "" {
 		cmd.Source = SourceImport
 	}
@@ -357,6 +360,9 @@ func validateFields(env Env, f *events.CaseFields, base time.Time, imported bool
 	case f.ExpiresAt != nil:
 		t := Instant(*f.ExpiresAt)
 		f.ExpiresAt = &t
+		if err := validInstant("expires_at", t); err != nil {
+			return err
+		}
 		if imported {
 			// It may have passed since, but it was in the future when the
 			// case was created.
@@ -402,11 +408,23 @@ func validateFields(env Env, f *events.CaseFields, base time.Time, imported bool
 }
 
 func validExpiry(spec TypeSpec, t, now time.Time) error {
+	if err := validInstant("expires_at", t); err != nil {
+		return err
+	}
 	if !t.After(now) {
 		return invalid("expires_at", "must be in the future")
 	}
 	if spec.MaxDuration > 0 && t.Sub(now) > spec.MaxDuration {
 		return invalid("expires_at", "a %s lasts at most %s", spec.Name, humanDuration(spec.MaxDuration))
+	}
+	return nil
+}
+
+// validInstant checks that t, in UTC, lies in the years 1 to 9999 that
+// RFC 3339 and PostgreSQL can both hold.
+func validInstant(field string, t time.Time) error {
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return invalid(field, "year %d in UTC is outside 1 to 9999", y)
 	}
 	return nil
 }

@@ -44,7 +44,10 @@ func runChange[P any, PP interface {
 	if werr := decodeChange(body, p); werr != nil {
 		return nil, werr
 	}
-	return s.change(ctx, guild, *p.ref(), *p.meta(), toCommand(p))
+	cmd := toCommand(p)
+	meta := *p.meta()
+	meta.command = cmd.CommandName()
+	return s.change(ctx, guild, *p.ref(), meta, cmd)
 }
 
 func (s *Service) handleUpdate(ctx context.Context, guild events.Snowflake, body []byte) (any, error) {
@@ -121,7 +124,10 @@ func (s *Service) change(ctx context.Context, guild events.Snowflake, ref CaseRe
 		if cs.state == nil {
 			return nil, backoff.Permanent(fmt.Errorf("%w: case %d in guild %d", aggregate.ErrCaseNotFound, ref.CaseNumber, guild))
 		}
-		if r := replay(cs.evs, meta.CommandID); r != nil {
+		if r, err := replay(cs.evs, meta); r != nil || err != nil {
+			if err != nil {
+				return nil, backoff.Permanent(err)
+			}
 			return r, nil
 		}
 		if dupSeen {
@@ -197,22 +203,26 @@ func (s *Service) loadCase(ctx context.Context, cs *caseState, key caseKey) erro
 
 // replay returns the reply a command got the first time, rebuilt from the
 // case's events: the fold up to the command's last event. It returns nil
-// when the command appended nothing to this case.
-func replay(evs []events.Event, commandID uuid.UUID) *Result {
+// when the command appended nothing to this case, and a conflict when the
+// command id was used by another kind of command.
+func replay(evs []events.Event, meta Meta) (*Result, error) {
 	last, n := -1, 0
 	for i, e := range evs {
-		if e.CommandID == commandID {
+		if e.CommandID == meta.CommandID {
+			if e.Command != "" && meta.command != "" && e.Command != meta.command {
+				return nil, fmt.Errorf("%w: command_id %s was already used by a %s command", aggregate.ErrConflict, meta.CommandID, e.Command)
+			}
 			last, n = i, n+1
 		}
 	}
 	if last < 0 {
-		return nil
+		return nil, nil
 	}
 	st, err := aggregate.Fold(evs[:last+1])
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return &Result{Case: st, Seq: evs[last].Seq, Appended: n}
+	return &Result{Case: st, Seq: evs[last].Seq, Appended: n}, nil
 }
 
 // newEvents wraps payloads of one case in envelopes.
@@ -234,6 +244,7 @@ func (s *Service) newEvents(guild events.Snowflake, number uint32, caseID uuid.U
 				OccurredAt:    now,
 				ActorID:       actor,
 				CommandID:     meta.CommandID,
+				Command:       meta.command,
 				CorrelationID: corr,
 			},
 			Data: p,

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +44,7 @@ func decodeParams(body []byte, limit int, v metaHolder) *Error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(body, err)
 	}
-	if dec.More() {
+	if rest := bytes.TrimSpace(body[dec.InputOffset():]); len(rest) > 0 {
 		return invalidf("", "trailing data after the JSON object")
 	}
 	if v.meta().CommandID == uuid.Nil {
@@ -64,8 +66,7 @@ func jsonError(body []byte, err error) *Error {
 	case errors.As(err, &syn):
 		return invalidf("", "malformed JSON at byte %d: %v", syn.Offset, syn)
 	case errors.As(err, &typ):
-		field := typ.Field
-		return invalidf(field, "must be %s, not JSON %s", typeName(typ.Type.String()), typ.Value)
+		return invalidf(wireField(typ.Field), "must be %s, not JSON %s", typeName(typ.Type.String()), typ.Value)
 	case errors.As(err, &sf):
 		return invalidf(pathOf(body, sf.Value), "%v", sf)
 	case errors.As(err, &tperr):
@@ -74,7 +75,7 @@ func jsonError(body []byte, err error) *Error {
 		f, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		return invalidf(f, "unknown field")
 	case strings.Contains(err.Error(), "invalid UUID"):
-		return invalidf("", "bad UUID: %v", err)
+		return invalidf(badUUIDField(body), "must be a UUID like 0192f1a0-0000-7000-8000-000000000001")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return invalidf("", "empty or truncated JSON body")
 	}
@@ -83,10 +84,12 @@ func jsonError(body []byte, err error) *Error {
 
 func typeName(goType string) string {
 	switch {
-	case strings.Contains(goType, "Snowflake"):
-		return "a snowflake string"
 	case strings.HasPrefix(goType, "[]"):
 		return "an array"
+	case strings.Contains(goType, "Snowflake"):
+		return "a snowflake string"
+	case strings.Contains(goType, "UUID"):
+		return "a UUID string"
 	case strings.Contains(goType, "uint"), strings.Contains(goType, "int"):
 		return "a whole number in range"
 	case goType == "string":
@@ -95,6 +98,40 @@ func typeName(goType string) string {
 		return "true or false"
 	}
 	return "of type " + goType
+}
+
+// wireField turns encoding/json's Go path of a field (CaseFields.type,
+// Meta.command_id) into the wire name: Go struct names are dropped.
+func wireField(goPath string) string {
+	var out []string
+	for _, seg := range strings.Split(goPath, ".") {
+		if seg != "" && (seg[0] < 'A' || seg[0] > 'Z') {
+			out = append(out, seg)
+		}
+	}
+	return strings.Join(out, ".")
+}
+
+// badUUIDField names the top-level id field of body that is not a UUID.
+func badUUIDField(body []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	for _, f := range []string{"command_id", "correlation_id", "case_id"} {
+		raw, ok := m[f]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return f
+		}
+		if _, err := uuid.Parse(s); err != nil {
+			return f
+		}
+	}
+	return ""
 }
 
 // pathOf returns the JSON path (a.b[2].c) of the first scalar in body whose
@@ -111,7 +148,8 @@ func pathOf(body []byte, literal string) string {
 	walk = func(v any, path string) (string, bool) {
 		switch x := v.(type) {
 		case map[string]any:
-			for k, c := range x {
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				c := x[k]
 				p := k
 				if path != "" {
 					p = path + "." + k

@@ -53,6 +53,7 @@ func (s *Service) handleOpen(ctx context.Context, guild events.Snowflake, body [
 	if err != nil {
 		return nil, err
 	}
+	p.command = aggregate.CommandOpen
 	res, err := s.create(ctx, guild, p.Meta, []*newCase{nc}, false)
 	if err != nil {
 		return nil, err
@@ -79,6 +80,7 @@ func (s *Service) handleOpenMany(ctx context.Context, guild events.Snowflake, bo
 	if err := checkBatch(cases); err != nil {
 		return nil, err
 	}
+	p.command = aggregate.CommandOpenMany
 	res, err := s.create(ctx, guild, p.Meta, cases, false)
 	if err != nil {
 		return nil, err
@@ -112,6 +114,7 @@ func (s *Service) handleImport(ctx context.Context, guild events.Snowflake, body
 	if err := checkBatch(cases); err != nil {
 		return nil, err
 	}
+	p.command = aggregate.CommandImport
 	res, err := s.create(ctx, guild, p.Meta, cases, true)
 	if err != nil {
 		return nil, err
@@ -348,7 +351,11 @@ func (s *Service) settleClaims(ctx context.Context, guild events.Snowflake, meta
 		if err != nil {
 			return settled, retryable(err)
 		}
-		if r := replay(evs, meta.CommandID); r != nil {
+		r, err := replay(evs, meta)
+		if err != nil {
+			return settled, backoff.Permanent(err)
+		}
+		if r != nil {
 			c.result = r
 			settled++
 			continue
@@ -396,7 +403,11 @@ func (s *Service) settleImported(ctx context.Context, guild events.Snowflake, me
 		if len(evs) == 0 || evs[0].CommandID != meta.CommandID {
 			return false, nil
 		}
-		found[k] = replay(evs, meta.CommandID)
+		r, err := replay(evs, meta)
+		if err != nil {
+			return false, backoff.Permanent(err)
+		}
+		found[k] = r
 	}
 	for k, i := range pending {
 		cases[i].result = found[k]
@@ -426,7 +437,10 @@ func (s *Service) settleFrom(ctx context.Context, guild events.Snowflake, meta M
 		if err != nil {
 			return retryable(err)
 		}
-		r := replay(evs, meta.CommandID)
+		r, err := replay(evs, meta)
+		if err != nil {
+			return backoff.Permanent(err)
+		}
 		if r == nil {
 			return backoff.Permanent(fmt.Errorf("case %d opened by command %s cannot be read back", opened[k].CaseNumber, meta.CommandID))
 		}

@@ -23,6 +23,10 @@ type Meta struct {
 	// ActorID is who sends the command. Required for changes to a case;
 	// for opens it defaults to the moderator.
 	ActorID events.Snowflake `json:"actor_id,omitzero"`
+
+	// command is the wire name of the command, set by the service; it is
+	// recorded in the events so that a reused command id is told apart.
+	command string
 }
 
 func (m *Meta) meta() *Meta { return m }

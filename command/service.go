@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
@@ -213,6 +214,13 @@ func (s *Service) Start(ctx context.Context) error {
 			return fmt.Errorf("command service: add endpoint %s: %w", ep.name, err)
 		}
 	}
+	// Make sure the server has the endpoints' subscriptions before Start
+	// returns, so that a request sent right after is answered.
+	if err := s.cfg.Conn.FlushTimeout(s.cfg.APITimeout); err != nil {
+		_ = svc.Stop()
+		s.cancel()
+		return fmt.Errorf("command service: flush subscriptions: %w", err)
+	}
 	s.micro = svc
 	go func() {
 		select {
@@ -252,46 +260,62 @@ func (s *Service) Stop(ctx context.Context) error {
 // Stopped is closed once Stop has been called.
 func (s *Service) Stopped() <-chan struct{} { return s.stopped }
 
+// request is what a command needs of a NATS request. The handler copies it
+// out of the micro.Request, which micro's own goroutine still reads after
+// the handler returns, so that the worker never touches the request.
+type request struct {
+	subject, reply string
+	data           []byte
+}
+
 // handler hands each request to a goroutine, at most MaxInFlight at once;
 // when all slots are taken the endpoint waits, which pushes back on NATS.
+// Replies are published by the worker itself, so micro's statistics count
+// requests but not their errors or processing time.
 func (s *Service) handler(ep endpointSpec) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
+		r := request{subject: req.Subject(), reply: req.Reply(), data: req.Data()}
 		select {
 		case s.slots <- struct{}{}:
 		case <-s.ctx.Done():
-			respondError(req, &Error{Code: CodeUnavailable, Message: "command service is stopping"})
+			s.respondError(r, &Error{Code: CodeUnavailable, Message: "command service is stopping"})
 			return
 		}
 		s.running.Add(1)
 		go func() {
 			defer func() { <-s.slots; s.running.Done() }()
-			s.serve(req, ep)
+			s.serve(r, ep)
 		}()
 	})
 }
 
-func (s *Service) serve(req micro.Request, ep endpointSpec) {
-	guild, werr := s.guildOf(req.Subject(), ep.name)
+func (s *Service) serve(req request, ep endpointSpec) {
+	guild, werr := s.guildOf(req.subject, ep.name)
 	if werr != nil {
-		respondError(req, werr)
+		s.respondError(req, werr)
 		return
 	}
-	if len(req.Data()) > ep.limit {
-		respondError(req, invalidf("", "request is %d bytes, at most %d", len(req.Data()), ep.limit))
+	if len(req.data) > ep.limit {
+		s.respondError(req, invalidf("", "request is %d bytes, at most %d", len(req.data), ep.limit))
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RetryTimeout+s.cfg.APITimeout)
 	defer cancel()
-	res, err := ep.run(s, ctx, guild, req.Data())
+	res, err := ep.run(s, ctx, guild, req.data)
 	if err != nil {
 		we := toWireError(err)
 		if we.Code == CodeInternal || we.Code == CodeUnavailable {
 			s.cfg.Logger.Error("command failed", "command", ep.name, "guild_id", guild, "error", err)
 		}
-		respondError(req, we)
+		s.respondError(req, we)
 		return
 	}
-	if err := req.RespondJSON(res); err != nil {
+	body, err := json.Marshal(res)
+	if err != nil {
+		s.respondError(req, &Error{Code: CodeInternal, Message: "encode reply: " + err.Error()})
+		return
+	}
+	if err := s.cfg.Conn.Publish(req.reply, body); err != nil {
 		s.cfg.Logger.Warn("reply failed", "command", ep.name, "guild_id", guild, "error", err)
 	}
 }
@@ -302,14 +326,40 @@ func (s *Service) guildOf(subject, command string) (events.Snowflake, *Error) {
 	tok := strings.TrimSuffix(strings.TrimPrefix(subject, p), "."+command)
 	g, err := events.ParseSnowflake(tok)
 	if err != nil {
-		return 0, invalidf("guild_id", "subject %q: %v", subject, err)
+		return 0, invalidf("guild_id", "subject %q: %v", truncate(subject, 200), err)
 	}
 	return g, nil
 }
 
-func respondError(req micro.Request, e *Error) {
+// maxErrorMessage bounds an error message: it is sent in a header and in
+// the body, and may quote the caller's input.
+const maxErrorMessage = 512
+
+// respondError sends an error reply the way micro does: the status and
+// message in the Nats-Service-Error-Code and Nats-Service-Error headers,
+// and the wire error as the body.
+func (s *Service) respondError(req request, e *Error) {
+	e.Message = truncate(e.Message, maxErrorMessage)
 	body, _ := json.Marshal(errorReply{Error: e})
-	_ = req.Error(strconv.Itoa(e.Code.Status()), e.Message, body)
+	m := nats.NewMsg(req.reply)
+	m.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(e.Code.Status()))
+	m.Header.Set(micro.ErrorHeader, strings.Map(headerSafe, e.Message))
+	m.Data = body
+	if err := s.cfg.Conn.PublishMsg(m); err != nil {
+		s.cfg.Logger.Warn("error reply failed", "error", err)
+	}
+}
+
+// truncate cuts s to at most n bytes on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // retry runs op until it succeeds, fails permanently, or RetryTimeout
@@ -354,3 +404,11 @@ func retry[T any](ctx context.Context, s *Service, op func() (T, error)) (T, err
 
 // now is the service clock as the ledger stores instants.
 func (s *Service) now() time.Time { return aggregate.Instant(s.cfg.Now()) }
+
+// headerSafe replaces the characters a NATS header value cannot hold.
+func headerSafe(r rune) rune {
+	if r == '\r' || r == '\n' {
+		return ' '
+	}
+	return r
+}

@@ -79,6 +79,8 @@ type Envelope struct {
 	ActorID Snowflake `json:"actor_id"`
 	// CommandID is the id of the command that appended the event.
 	CommandID uuid.UUID `json:"command_id"`
+	// Command is the wire name of that command (open, update, close, ...).
+	Command string `json:"command,omitempty"`
 	// CorrelationID ties events of one workflow together; it is the command
 	// id unless the caller sets one.
 	CorrelationID uuid.UUID `json:"correlation_id"`

@@ -14,8 +14,12 @@ import (
 // accepted when decoding, a float or any other type is not.
 type Snowflake uint64
 
-// ParseSnowflake parses s as a decimal snowflake and checks that it is valid.
+// ParseSnowflake parses s as a decimal snowflake in its canonical form (no
+// sign, no leading zero) and checks that it is valid.
 func ParseSnowflake(s string) (Snowflake, error) {
+	if len(s) > 1 && s[0] == '0' {
+		return 0, fmt.Errorf("%w: %q has a leading zero", ErrInvalidSnowflake, s)
+	}
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q is not a decimal snowflake", ErrInvalidSnowflake, s)
