@@ -235,11 +235,25 @@ var errLeadLost = errors.New("projector lead lost")
 // project consumes and applies while this projector holds the lead.
 func (p *Projector) project(ctx context.Context, lead *lease) error {
 	proj := p.cfg.Projection
-	if _, err := retryDB(ctx, p.cfg.Logger, func() (struct{}, error) {
-		_, err := p.cfg.Store.Activate(ctx, proj)
-		return struct{}{}, err
-	}); err != nil {
+	gen, err := retryDB(ctx, p.cfg.Logger, func() (Generation, error) {
+		return p.cfg.Store.Activate(ctx, proj)
+	})
+	if err != nil {
 		return err
+	}
+	if gen.Version < proj.Version() {
+		// The active generation was built by older code: build a new one
+		// beside it and swap it in, while this projector keeps the old one
+		// current.
+		p.cfg.Logger.Info("projection code is newer than its tables; rebuilding", "projection", proj.Name(),
+			"active_version", gen.Version, "code_version", proj.Version())
+		go func() {
+			_, err := Rebuild(ctx, RebuildConfig{JetStream: p.cfg.JetStream, Store: p.cfg.Store, Projection: proj,
+				Stream: p.cfg.Stream, Prefix: p.cfg.Prefix, BatchSize: p.cfg.BatchSize, Logger: p.cfg.Logger})
+			if err != nil && ctx.Err() == nil {
+				p.cfg.Logger.Error("automatic rebuild failed; the old generation stays active", "projection", proj.Name(), "error", err)
+			}
+		}()
 	}
 	cons, err := p.consumer(ctx)
 	if err != nil {

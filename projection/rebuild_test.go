@@ -80,3 +80,37 @@ func TestRebuildSwapsInTheSameModelWhileQueriesAnswer(t *testing.T) {
 	b.waitCaughtUp(t, 60*time.Second)
 	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
 }
+
+// casesV2 is the cases projection with a newer code version, as a new
+// build of modledger would have it.
+type casesV2 struct{ *CasesProjection }
+
+func (casesV2) Version() int { return CasesVersion + 1 }
+
+func TestProjectorRebuildsWhenItsCodeIsNewer(t *testing.T) {
+	t.Parallel()
+	b := setupLedger(t)
+	old := b.startProjector(t)
+	w := newWorkload(b.client, b.clock, 5)
+	w.run(t.Context(), t, 300, 4, 6)
+	b.waitCaughtUp(t, 30*time.Second)
+	if err := old.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProjector(ProjectorConfig{JetStream: b.js, Store: b.store, Projection: casesV2{NewCasesProjection(nil)},
+		Logger: testenv.Logger(t), StandbyPoll: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		st, err := Status(t.Context(), b.js, b.store, "", "", casesV2{NewCasesProjection(nil)})
+		return err == nil && st[0].Version == CasesVersion+1 && st[0].Building == 0
+	}, "the projector did not rebuild into a version %d generation", CasesVersion+1)
+	w.run(t.Context(), t, 100, 4, 7)
+	b.waitCaughtUp(t, 30*time.Second)
+	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
+}
