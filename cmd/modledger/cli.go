@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ type cliEnv struct {
 }
 
 func subcommands() []subcommand {
-	return []subcommand{serveCommand(), devCommand()}
+	return []subcommand{serveCommand(), devCommand(), migrateCommand(), projectionStatusCommand(), projectionRebuildCommand()}
 }
 
 // usageError marks an error in the command line.
@@ -62,7 +63,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			for _, c := range cmds {
-				if c.name == args[1] {
+				if c.name == strings.Join(args[1:], " ") {
 					fs := newFlagSet(c, stdout)
 					c.flags(fs, getenv)
 					fs.Usage()
@@ -77,12 +78,13 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return exitOK
 	}
 	for _, c := range cmds {
-		if c.name != args[0] {
+		words := strings.Fields(c.name)
+		if len(args) < len(words) || !slices.Equal(args[:len(words)], words) {
 			continue
 		}
 		fs := newFlagSet(c, stderr)
 		r := c.flags(fs, getenv)
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := fs.Parse(args[len(words):]); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return exitOK
 			}
@@ -124,7 +126,7 @@ func printUsage(w io.Writer, cmds []subcommand) {
 	fmt.Fprintln(w, "modledger: an event-sourced moderation ledger on NATS JetStream.")
 	fmt.Fprintln(w, "\nUsage:\n  modledger <command> [flags]\n\nCommands:")
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-20s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun `modledger help <command>` for its flags and examples.")
 }

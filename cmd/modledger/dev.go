@@ -21,6 +21,7 @@ const devPortDefault = 4222
 type devCmd struct {
 	dataDir string
 	port    int
+	db      dbFlags
 	ledger  ledgerFlags
 }
 
@@ -35,6 +36,7 @@ func devCommand() subcommand {
 			c := &devCmd{}
 			fs.StringVar(&c.dataDir, "data-dir", envDefault(getenv, "MODLEDGER_DATA_DIR", "data"), "where the ledger keeps its data; a second start reuses it (env MODLEDGER_DATA_DIR)")
 			fs.IntVar(&c.port, "port", devPortDefault, "NATS client port; if taken, a free port is used (0: always a free port)")
+			c.db.register(fs, getenv)
 			c.ledger.register(fs, getenv, "text")
 			return c
 		},
@@ -75,8 +77,19 @@ func (c *devCmd) Run(ctx context.Context, env *cliEnv) error {
 		return fmt.Errorf("connect to embedded NATS: %w", err)
 	}
 	defer nc.Close()
+	deps := roleDeps{nc: nc, db: &c.db}
+	roles := []string{roleCommand}
+	if c.db.url != "" {
+		if deps.pool, err = c.db.pool(ctx, "modledger dev"); err != nil {
+			return err
+		}
+		defer deps.pool.Close()
+		roles = knownRoles
+	} else {
+		logger.Warn("no DATABASE_URL: running the write side only; set --database-url to build the read models")
+	}
 	printDevBanner(env.stdout, srv.ClientURL(), storeDir, &c.ledger)
-	return runRoles(ctx, nc, knownRoles, &c.ledger, logger)
+	return runRoles(ctx, deps, roles, &c.ledger, logger)
 }
 
 func printDevBanner(w io.Writer, url, storeDir string, lf *ledgerFlags) {

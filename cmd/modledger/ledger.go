@@ -11,17 +11,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/modledger/modledger/command"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/projection"
 )
 
-// Roles a process can run. The read-side roles (projector, scheduler,
-// query) arrive with the read side; until then only command is accepted.
-const roleCommand = "command"
+// Roles a process can run.
+const (
+	roleCommand   = "command"
+	roleProjector = "projector"
+)
 
-var knownRoles = []string{roleCommand}
+var knownRoles = []string{roleCommand, roleProjector}
+
+// needsDatabase reports whether a role reads or writes the read models.
+func needsDatabase(role string) bool { return role != roleCommand }
 
 // ledgerFlags are the settings every process that runs roles shares.
 type ledgerFlags struct {
@@ -68,39 +76,81 @@ func parseRoles(s string) ([]string, error) {
 	return roles, nil
 }
 
-// runRoles runs the roles on nc until ctx is done, then stops them
-// gracefully: no new requests, in-flight commands finish.
-func runRoles(ctx context.Context, nc *nats.Conn, roles []string, lf *ledgerFlags, logger *slog.Logger) error {
+// roleDeps are the connections the roles share.
+type roleDeps struct {
+	nc   *nats.Conn
+	pool *pgxpool.Pool // nil when no role needs it
+	db   *dbFlags
+}
+
+// runRoles runs the roles until ctx is done, then stops them gracefully:
+// no new requests, in-flight commands and batches finish.
+func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlags, logger *slog.Logger) error {
 	var stops []func(context.Context) error
+	stopAll := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var errs []error
+		for _, stop := range slices.Backward(stops) {
+			if err := stop(sctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	var store *projection.Store
+	if deps.pool != nil {
+		var err error
+		if store, err = projection.NewStore(deps.pool, deps.db.schema); err != nil {
+			return err
+		}
+		if err := store.Migrate(ctx); err != nil {
+			return err
+		}
+	}
 	for _, role := range roles {
+		var err error
 		switch role {
 		case roleCommand:
-			svc, err := command.NewService(command.Config{
-				Conn:   nc,
+			var svc *command.Service
+			svc, err = command.NewService(command.Config{
+				Conn:   deps.nc,
 				Stream: lf.streamConfig(),
 				Logger: logger.With("role", roleCommand),
 			})
-			if err != nil {
-				return err
+			if err == nil {
+				err = svc.Start(ctx)
+				stops = append(stops, svc.Stop)
 			}
-			if err := svc.Start(ctx); err != nil {
-				return err
+		case roleProjector:
+			var js jetstream.JetStream
+			if js, err = jetstream.New(deps.nc); err != nil {
+				break
 			}
-			stops = append(stops, svc.Stop)
+			for _, p := range projections(nil) {
+				var pr *projection.Projector
+				pr, err = projection.NewProjector(projection.ProjectorConfig{
+					JetStream: js, Store: store, Projection: p, Stream: lf.stream, Prefix: lf.prefix,
+					Logger: logger.With("role", roleProjector),
+				})
+				if err != nil {
+					break
+				}
+				if err = pr.Start(ctx); err != nil {
+					break
+				}
+				stops = append(stops, pr.Stop)
+			}
+		}
+		if err != nil {
+			return errors.Join(fmt.Errorf("start role %s: %w", role, err), stopAll())
 		}
 	}
-	logger.Info("ledger running", "roles", strings.Join(roles, ","), "nats_url", nc.ConnectedUrlRedacted())
+	logger.Info("ledger running", "roles", strings.Join(roles, ","), "nats_url", deps.nc.ConnectedUrlRedacted())
 	<-ctx.Done()
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var errs []error
-	for _, stop := range slices.Backward(stops) {
-		if err := stop(sctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	errs := []error{stopAll()}
+	if err := deps.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		errs = append(errs, fmt.Errorf("drain NATS connection: %w", err))
 	}
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -157,5 +158,61 @@ func TestUsageErrors(t *testing.T) {
 		if got != c.code || !strings.Contains(out.String()+errOut.String(), c.want) {
 			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", c.args, got, out.String()+errOut.String(), c.code, c.want)
 		}
+	}
+}
+
+func TestServeProjectorMigrateAndProjectionCommands(t *testing.T) {
+	env := testenv.NATS(t)
+	dsn := testenv.Postgres(t)
+	getenv := func(k string) string {
+		switch k {
+		case "MODLEDGER_NATS_URL":
+			return env.URL
+		case "DATABASE_URL":
+			return dsn
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	if code := runWith(t.Context(), []string{"migrate"}, &out, &errOut, getenv); code != exitOK {
+		t.Fatalf("migrate exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "projection cases: generation 1") {
+		t.Fatalf("migrate output: %s", out.String())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runWith(ctx, []string{"serve", "--roles", "command,projector"}, &stdout, &stderr, getenv)
+	}()
+	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(stderr.String(), "ledger running") }, "serve did not start: %s", &stderr)
+	r := openWarn(t, env.URL)
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		out.Reset()
+		errOut.Reset()
+		if runWith(t.Context(), []string{"projection", "status", "--json"}, &out, &errOut, getenv) != exitOK {
+			return false
+		}
+		return strings.Contains(out.String(), fmt.Sprintf(`"checkpoint": %d`, r.Seq)) && strings.Contains(out.String(), `"lag_events": 0`)
+	}, "projection status never showed the case: %s %s", &out, &errOut)
+
+	out.Reset()
+	if c := runWith(t.Context(), []string{"projection", "rebuild", "cases"}, &out, &errOut, getenv); c != exitOK {
+		t.Fatalf("rebuild exited %d: %s", c, errOut.String())
+	}
+	if !strings.Contains(out.String(), "now reads generation 2") {
+		t.Fatalf("rebuild output: %s", out.String())
+	}
+	out.Reset()
+	if c := runWith(t.Context(), []string{"projection", "status"}, &out, &errOut, getenv); c != exitOK || !strings.Contains(out.String(), "cases       2") {
+		t.Fatalf("status after rebuild: exit %d\n%s", c, out.String())
+	}
+	if c := runWith(t.Context(), []string{"projection", "rebuild", "nope"}, &out, &errOut, getenv); c != exitUsage {
+		t.Fatalf("rebuild of an unknown projection exited %d", c)
+	}
+	cancel()
+	if c := <-code; c != exitOK {
+		t.Fatalf("serve exited %d: %s", c, stderr.String())
 	}
 }

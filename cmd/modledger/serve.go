@@ -4,17 +4,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
-
-	"github.com/nats-io/nats.go"
+	"slices"
+	"strings"
 )
 
 // serveCmd runs ledger roles against an existing NATS (2.12 or newer).
 type serveCmd struct {
-	natsURL     string
-	natsCreds   string
-	databaseURL string
-	roles       string
-	ledger      ledgerFlags
+	nats   natsFlags
+	db     dbFlags
+	roles  string
+	ledger ledgerFlags
 }
 
 func serveCommand() subcommand {
@@ -23,12 +22,12 @@ func serveCommand() subcommand {
 		summary: "Run ledger roles against a NATS server (2.12+): the production shape.",
 		usage:   "[flags]",
 		examples: `  modledger serve --nats-url nats://nats-1:4222 --roles command
+  modledger serve --roles projector --database-url postgres://modledger@db/modledger
   MODLEDGER_NATS_URL=nats://127.0.0.1:4222 modledger serve --replicas 3 --log-format json`,
 		flags: func(fs *flag.FlagSet, getenv func(string) string) runner {
 			c := &serveCmd{}
-			fs.StringVar(&c.natsURL, "nats-url", envDefault(getenv, "MODLEDGER_NATS_URL", nats.DefaultURL), "NATS server URL(s), comma separated (env MODLEDGER_NATS_URL)")
-			fs.StringVar(&c.natsCreds, "nats-creds", envDefault(getenv, "MODLEDGER_NATS_CREDS", ""), "NATS credentials file (env MODLEDGER_NATS_CREDS)")
-			fs.StringVar(&c.databaseURL, "database-url", envDefault(getenv, "DATABASE_URL", ""), "PostgreSQL URL for the read-side roles (env DATABASE_URL)")
+			c.nats.register(fs, getenv)
+			c.db.register(fs, getenv)
 			fs.StringVar(&c.roles, "roles", envDefault(getenv, "MODLEDGER_ROLES", roleCommand), "comma-separated roles to run (env MODLEDGER_ROLES)")
 			c.ledger.register(fs, getenv, "json")
 			return c
@@ -48,14 +47,19 @@ func (c *serveCmd) Run(ctx context.Context, env *cliEnv) error {
 	if err != nil {
 		return err
 	}
-	opts := []nats.Option{nats.Name("modledger serve"), nats.MaxReconnects(-1)}
-	if c.natsCreds != "" {
-		opts = append(opts, nats.UserCredentials(c.natsCreds))
+	deps := roleDeps{db: &c.db}
+	if slices.ContainsFunc(roles, needsDatabase) {
+		if c.db.url == "" {
+			return usageError{"--database-url (or DATABASE_URL) is required for the " + strings.Join(slices.DeleteFunc(slices.Clone(roles), func(r string) bool { return !needsDatabase(r) }), ", ") + " role"}
+		}
+		if deps.pool, err = c.db.pool(ctx, "modledger serve"); err != nil {
+			return err
+		}
+		defer deps.pool.Close()
 	}
-	nc, err := nats.Connect(c.natsURL, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s: %w", c.natsURL, err)
+	if deps.nc, err = c.nats.connect("modledger serve"); err != nil {
+		return err
 	}
-	defer nc.Close()
-	return runRoles(ctx, nc, roles, &c.ledger, logger)
+	defer deps.nc.Close()
+	return runRoles(ctx, deps, roles, &c.ledger, logger)
 }

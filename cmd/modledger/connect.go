@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+
+	"github.com/modledger/modledger/projection"
+)
+
+// natsFlags are how a command reaches NATS.
+type natsFlags struct {
+	url   string
+	creds string
+}
+
+func (f *natsFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&f.url, "nats-url", envDefault(getenv, "MODLEDGER_NATS_URL", nats.DefaultURL), "NATS server URL(s), comma separated (env MODLEDGER_NATS_URL)")
+	fs.StringVar(&f.creds, "nats-creds", envDefault(getenv, "MODLEDGER_NATS_CREDS", ""), "NATS credentials file (env MODLEDGER_NATS_CREDS)")
+}
+
+func (f *natsFlags) connect(name string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
+	if f.creds != "" {
+		opts = append(opts, nats.UserCredentials(f.creds))
+	}
+	nc, err := nats.Connect(f.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", f.url, err)
+	}
+	return nc, nil
+}
+
+// dbFlags are how a command reaches the read side's PostgreSQL.
+type dbFlags struct {
+	url    string
+	schema string
+}
+
+func (f *dbFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&f.url, "database-url", envDefault(getenv, "DATABASE_URL", ""), "PostgreSQL URL of the read models; PG* variables fill what it leaves out (env DATABASE_URL)")
+	fs.StringVar(&f.schema, "schema", envDefault(getenv, "MODLEDGER_SCHEMA", projection.SchemaDefault), "PostgreSQL schema of the read models (env MODLEDGER_SCHEMA)")
+}
+
+// statementTimeout bounds every statement the binary runs.
+const statementTimeout = 30 * time.Second
+
+// pool opens a pool named after the role, with a statement timeout.
+func (f *dbFlags) pool(ctx context.Context, app string) (*pgxpool.Pool, error) {
+	if err := projection.ValidateSchema(f.schema); err != nil {
+		return nil, usageError{"--schema: " + err.Error()}
+	}
+	cfg, err := pgxpool.ParseConfig(f.url)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--database-url: %v", err)}
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = app
+	}
+	if cfg.ConnConfig.RuntimeParams["statement_timeout"] == "" {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(statementTimeout.Milliseconds())
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", cfg.ConnConfig.Host, err)
+	}
+	return pool, nil
+}
