@@ -3,6 +3,7 @@ package projection
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,29 +29,61 @@ func statKeysOf(c *aggregate.Case) statKeys {
 	return statKeys{int64(c.GuildID), c.Type, int64(c.UserID), int64(c.ModeratorID), time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
 }
 
-// Statistics upserts add the batch's deltas; a row that drops to zero is
-// removed, so the tables hold exactly the non-empty counts.
-const (
-	sqlStatGuild = `INSERT INTO stats_guild (guild_id, total, active) VALUES ($1, $2, $3)
-		ON CONFLICT (guild_id) DO UPDATE SET total = stats_guild.total + excluded.total, active = stats_guild.active + excluded.active`
-	sqlStatGuildPrune = `DELETE FROM stats_guild WHERE guild_id = $1 AND total = 0`
-	sqlStatType       = `INSERT INTO stats_type (guild_id, type, total, active) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (guild_id, type) DO UPDATE SET total = stats_type.total + excluded.total, active = stats_type.active + excluded.active`
-	sqlStatTypePrune = `DELETE FROM stats_type WHERE guild_id = $1 AND type = $2 AND total = 0`
-	sqlStatUser      = `INSERT INTO stats_user (guild_id, user_id, total, active) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (guild_id, user_id) DO UPDATE SET total = stats_user.total + excluded.total, active = stats_user.active + excluded.active`
-	sqlStatUserPrune = `DELETE FROM stats_user WHERE guild_id = $1 AND user_id = $2 AND total = 0`
-	sqlStatModerator = `INSERT INTO stats_moderator (guild_id, moderator_id, total, active) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (guild_id, moderator_id) DO UPDATE SET total = stats_moderator.total + excluded.total, active = stats_moderator.active + excluded.active`
-	sqlStatModeratorPrune = `DELETE FROM stats_moderator WHERE guild_id = $1 AND moderator_id = $2 AND total = 0`
-	sqlStatDay            = `INSERT INTO stats_day (guild_id, day, type, total, active) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (guild_id, day, type) DO UPDATE SET total = stats_day.total + excluded.total, active = stats_day.active + excluded.active`
-	sqlStatDayPrune = `DELETE FROM stats_day WHERE guild_id = $1 AND day = $2 AND type = $3 AND total = 0`
-)
+// statTable is one statistics table: its name and key columns with their
+// SQL types. Each batch writes a table with one upsert of the summed
+// deltas and one delete of rows that dropped to zero, so the tables hold
+// exactly the non-empty counts.
+type statTable struct {
+	name string
+	keys []string // column names
+	typs []string // their SQL array types
+}
+
+var statTables = []statTable{
+	{"stats_guild", []string{"guild_id"}, []string{"bigint[]"}},
+	{"stats_type", []string{"guild_id", "type"}, []string{"bigint[]", "text[]"}},
+	{"stats_user", []string{"guild_id", "user_id"}, []string{"bigint[]", "bigint[]"}},
+	{"stats_moderator", []string{"guild_id", "moderator_id"}, []string{"bigint[]", "bigint[]"}},
+	{"stats_day", []string{"guild_id", "day", "type"}, []string{"bigint[]", "date[]", "text[]"}},
+}
+
+// upsertSQL adds the deltas given as arrays: keys..., total, active.
+func (st statTable) upsertSQL() string {
+	var params, sets []string
+	for i, t := range st.typs {
+		params = append(params, fmt.Sprintf("$%d::%s", i+1, t))
+	}
+	n := len(st.typs)
+	params = append(params, fmt.Sprintf("$%d::bigint[]", n+1), fmt.Sprintf("$%d::bigint[]", n+2))
+	for _, c := range []string{"total", "active"} {
+		sets = append(sets, fmt.Sprintf("%[1]s = %[2]s.%[1]s + excluded.%[1]s", c, st.name))
+	}
+	cols := strings.Join(st.keys, ", ")
+	return fmt.Sprintf("INSERT INTO %s (%s, total, active) SELECT * FROM unnest(%s) ON CONFLICT (%s) DO UPDATE SET %s",
+		st.name, cols, strings.Join(params, ", "), cols, strings.Join(sets, ", "))
+}
+
+// pruneSQL deletes the given keys' rows that count nothing.
+func (st statTable) pruneSQL() string {
+	var params []string
+	for i, t := range st.typs {
+		params = append(params, fmt.Sprintf("$%d::%s", i+1, t))
+	}
+	cols := strings.Join(st.keys, ", ")
+	return fmt.Sprintf("DELETE FROM %s WHERE (%s) IN (SELECT * FROM unnest(%s)) AND total = 0", st.name, cols, strings.Join(params, ", "))
+}
+
+// statSQL is built once from statTables.
+var statSQL = func() (out [][2]string) {
+	for _, st := range statTables {
+		out = append(out, [2]string{st.upsertSQL(), st.pruneSQL()})
+	}
+	return out
+}()
 
 // queueStats queues the statistics changes of the touched cases: the
 // difference between what each counted before the batch and after it,
-// summed per row, so each row is written once per batch.
+// summed per row, written with one upsert and one prune per table.
 func queueStats(b *pgx.Batch, keys []caseKey, cases map[caseKey]*touched) {
 	type typeKey struct {
 		g int64
@@ -68,15 +101,7 @@ func queueStats(b *pgx.Batch, keys []caseKey, cases map[caseKey]*touched) {
 		users      = map[idKey]statDelta{}
 		moderators = map[idKey]statDelta{}
 		days       = map[dayKey]statDelta{}
-		order      []statKeys
 	)
-	add := func(d statDelta, k statKeys) {
-		bump(guilds, k.guild, d)
-		bump(types, typeKey{k.guild, k.typ}, d)
-		bump(users, idKey{k.guild, k.user}, d)
-		bump(moderators, idKey{k.guild, k.moderator}, d)
-		bump(days, dayKey{k.guild, k.day, k.typ}, d)
-	}
 	for _, ck := range keys {
 		t := cases[ck]
 		after := contributionOf(t.state)
@@ -85,43 +110,44 @@ func queueStats(b *pgx.Batch, keys []caseKey, cases map[caseKey]*touched) {
 			continue
 		}
 		k := statKeysOf(t.state)
-		add(d, k)
-		order = append(order, k)
+		bump(guilds, k.guild, d)
+		bump(types, typeKey{k.guild, k.typ}, d)
+		bump(users, idKey{k.guild, k.user}, d)
+		bump(moderators, idKey{k.guild, k.moderator}, d)
+		bump(days, dayKey{k.guild, k.day, k.typ}, d)
 	}
-	// Queue in the order the cases were touched, so concurrent writers
-	// (a rebuild and nothing else, in practice) lock rows in one order.
-	doneG, doneT, doneU, doneM, doneD := map[int64]bool{}, map[typeKey]bool{}, map[idKey]bool{}, map[idKey]bool{}, map[dayKey]bool{}
-	for _, k := range order {
-		if d := guilds[k.guild]; !doneG[k.guild] && d != (statDelta{}) {
-			doneG[k.guild] = true
-			b.Queue(sqlStatGuild, k.guild, d.total, d.active)
-			b.Queue(sqlStatGuildPrune, k.guild)
-		}
-		tk := typeKey{k.guild, k.typ}
-		if d := types[tk]; !doneT[tk] && d != (statDelta{}) {
-			doneT[tk] = true
-			b.Queue(sqlStatType, k.guild, k.typ, d.total, d.active)
-			b.Queue(sqlStatTypePrune, k.guild, k.typ)
-		}
-		uk := idKey{k.guild, k.user}
-		if d := users[uk]; !doneU[uk] && d != (statDelta{}) {
-			doneU[uk] = true
-			b.Queue(sqlStatUser, k.guild, k.user, d.total, d.active)
-			b.Queue(sqlStatUserPrune, k.guild, k.user)
-		}
-		mk := idKey{k.guild, k.moderator}
-		if d := moderators[mk]; !doneM[mk] && d != (statDelta{}) {
-			doneM[mk] = true
-			b.Queue(sqlStatModerator, k.guild, k.moderator, d.total, d.active)
-			b.Queue(sqlStatModeratorPrune, k.guild, k.moderator)
-		}
-		dk := dayKey{k.guild, k.day, k.typ}
-		if d := days[dk]; !doneD[dk] && d != (statDelta{}) {
-			doneD[dk] = true
-			b.Queue(sqlStatDay, k.guild, k.day, k.typ, d.total, d.active)
-			b.Queue(sqlStatDayPrune, k.guild, k.day, k.typ)
-		}
+	if len(guilds) == 0 {
+		return
 	}
+	queue := func(table int, args ...any) {
+		b.Queue(statSQL[table][0], args...)
+		b.Queue(statSQL[table][1], args[:len(args)-2]...)
+	}
+	var g, tot, act []int64
+	for k, d := range guilds {
+		g, tot, act = append(g, k), append(tot, d.total), append(act, d.active)
+	}
+	queue(0, g, tot, act)
+	g, tot, act = nil, nil, nil
+	var names []string
+	for k, d := range types {
+		g, names, tot, act = append(g, k.g), append(names, k.t), append(tot, d.total), append(act, d.active)
+	}
+	queue(1, g, names, tot, act)
+	for i, m := range []map[idKey]statDelta{users, moderators} {
+		g, tot, act = nil, nil, nil
+		var ids []int64
+		for k, d := range m {
+			g, ids, tot, act = append(g, k.g), append(ids, k.id), append(tot, d.total), append(act, d.active)
+		}
+		queue(2+i, g, ids, tot, act)
+	}
+	g, tot, act, names = nil, nil, nil, nil
+	var ds []time.Time
+	for k, d := range days {
+		g, ds, names, tot, act = append(g, k.g), append(ds, k.d), append(names, k.t), append(tot, d.total), append(act, d.active)
+	}
+	queue(4, g, ds, names, tot, act)
 }
 
 func bump[K comparable](m map[K]statDelta, k K, d statDelta) {

@@ -153,17 +153,17 @@ func (p *CasesProjection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 			return fmt.Errorf("insert notes: %w", err)
 		}
 	}
-	batch := &pgx.Batch{}
-	for _, k := range keys {
-		queueUpsertCase(batch, cases[k])
+	if err := upsertCases(ctx, tx, keys, cases); err != nil {
+		return err
 	}
+	batch := &pgx.Batch{}
 	for _, e := range redactions {
 		batch.Queue(sqlRedactEvents, int64(e.GuildID), int64(e.CaseNumber), int64(e.Seq))
 		batch.Queue(sqlRedactNotes, int64(e.GuildID), int64(e.CaseNumber), int64(e.Seq))
 	}
 	queueStats(batch, keys, cases)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("write cases and statistics: %w", err)
+		return fmt.Errorf("write redactions and statistics: %w", err)
 	}
 	return p.updateRestrictions(ctx, tx, keys, cases)
 }
@@ -321,9 +321,18 @@ func copyEvents(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 	return nil
 }
 
-const sqlUpsertCase = `INSERT INTO cases (` + caseColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-		$21, $22, $23, $24, $25, $26, $27, $28)
+// The cases a batch touched are staged with COPY and upserted with one
+// statement.
+const (
+	sqlCreateCaseStage = `CREATE TEMP TABLE IF NOT EXISTS cases_stage (
+		guild_id bigint, case_number bigint, case_id uuid, type text, user_id bigint, moderator_id bigint,
+		reason text, status text, expires_at timestamptz, expired_at timestamptz, expiry_processed boolean,
+		expiry_processed_at timestamptz, expiry_processed_by bigint, user_roles bigint[], mod_log_message_id bigint,
+		mod_log_channel_id bigint, metadata jsonb, source text, external_id text, created_at timestamptz,
+		updated_at timestamptz, deleted boolean, deleted_at timestamptz, redacted boolean, reason_history jsonb,
+		note_count integer, version bigint, events integer) ON COMMIT DELETE ROWS`
+	sqlUpsertCases = `WITH staged AS (DELETE FROM cases_stage RETURNING *)
+	INSERT INTO cases (` + caseColumns + `) SELECT ` + caseColumns + ` FROM staged
 	ON CONFLICT (guild_id, case_number) DO UPDATE SET
 		reason = excluded.reason, status = excluded.status, expires_at = excluded.expires_at,
 		expired_at = excluded.expired_at, expiry_processed = excluded.expiry_processed,
@@ -333,8 +342,34 @@ const sqlUpsertCase = `INSERT INTO cases (` + caseColumns + `)
 		updated_at = excluded.updated_at, deleted = excluded.deleted, deleted_at = excluded.deleted_at,
 		redacted = excluded.redacted, reason_history = excluded.reason_history,
 		note_count = excluded.note_count, version = excluded.version, events = excluded.events`
+)
 
-func queueUpsertCase(b *pgx.Batch, t *touched) {
+// caseStageColumns are the staging table's columns, in COPY order.
+var caseStageColumns = []string{"guild_id", "case_number", "case_id", "type", "user_id", "moderator_id", "reason",
+	"status", "expires_at", "expired_at", "expiry_processed", "expiry_processed_at", "expiry_processed_by",
+	"user_roles", "mod_log_message_id", "mod_log_channel_id", "metadata", "source", "external_id", "created_at",
+	"updated_at", "deleted", "deleted_at", "redacted", "reason_history", "note_count", "version", "events"}
+
+// upsertCases writes the touched cases' rows.
+func upsertCases(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey]*touched) error {
+	if _, err := tx.Exec(ctx, sqlCreateCaseStage); err != nil {
+		return fmt.Errorf("stage cases: %w", err)
+	}
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = caseRowValues(cases[k])
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cases_stage"}, caseStageColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("stage cases: %w", err)
+	}
+	if _, err := tx.Exec(ctx, sqlUpsertCases); err != nil {
+		return fmt.Errorf("write cases: %w", err)
+	}
+	return nil
+}
+
+// caseRowValues returns a touched case's row, in caseStageColumns order.
+func caseRowValues(t *touched) []any {
 	c := t.state
 	roles := make([]int64, len(c.UserRoles))
 	for i, r := range c.UserRoles {
@@ -345,11 +380,11 @@ func queueUpsertCase(b *pgx.Batch, t *touched) {
 		ext = &c.ExternalID
 	}
 	history, _ := json.Marshal(nonNil(c.ReasonHistory))
-	b.Queue(sqlUpsertCase, int64(c.GuildID), int64(c.CaseNumber), c.CaseID, c.Type, int64(c.UserID),
+	return []any{int64(c.GuildID), int64(c.CaseNumber), c.CaseID, c.Type, int64(c.UserID),
 		int64(c.ModeratorID), c.Reason, string(c.Status), c.ExpiresAt, c.ExpiredAt, c.ExpiryProcessed,
 		c.ExpiryProcessedAt, int64Ptr(c.ExpiryProcessedBy), roles, int64Ptr(c.ModLogMessageID),
-		int64Ptr(c.ModLogChannelID), []byte(c.Metadata), c.Source, ext, c.CreatedAt, c.UpdatedAt, c.Deleted,
-		c.DeletedAt, c.Redacted, history, t.storedNotes+int32(len(c.Notes)), int64(c.Version), int32(c.Events))
+		int64Ptr(c.ModLogChannelID), json.RawMessage(c.Metadata), c.Source, ext, c.CreatedAt, c.UpdatedAt, c.Deleted,
+		c.DeletedAt, c.Redacted, json.RawMessage(history), t.storedNotes + int32(len(c.Notes)), int64(c.Version), int32(c.Events)}
 }
 
 // Redaction blanks the personal text of a case's earlier events and notes.

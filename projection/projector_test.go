@@ -25,7 +25,7 @@ type ledgerBundle struct {
 	store  *Store
 }
 
-func setupLedger(t *testing.T) *ledgerBundle {
+func setupLedger(t testing.TB) *ledgerBundle {
 	t.Helper()
 	env := testenv.NATS(t)
 	b := &ledgerBundle{env: env, js: env.JetStream(t), clock: &testClock{now: time.Now().UTC()}}
