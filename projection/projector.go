@@ -260,6 +260,7 @@ func (p *Projector) project(ctx context.Context, lead *lease) error {
 		return err
 	}
 	lastCheck := time.Now()
+	var consumed uint64 // the consumer sequence of the last message taken
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -284,12 +285,26 @@ func (p *Projector) project(ctx context.Context, lead *lease) error {
 		var (
 			evs  []events.Event
 			last jetstream.Msg
+			gap  bool
 		)
 		for m := range batch.Messages() {
+			if gap {
+				continue // drain the batch; the consumer is recreated below
+			}
 			md, err := m.Metadata()
 			if err != nil {
 				return fmt.Errorf("%w: message on %s without metadata: %v", ErrProjectionStopped, m.Subject(), err)
 			}
+			// A pull response can be lost (a fetch that expires while
+			// messages are in flight); the server counts them delivered and
+			// goes on. Consumer sequences then skip, and a redelivery comes
+			// out of order. Either way: apply the contiguous prefix and
+			// start the consumer again right after the checkpoint.
+			if md.Sequence.Consumer != consumed+1 || md.NumDelivered > 1 {
+				gap = true
+				continue
+			}
+			consumed = md.Sequence.Consumer
 			e, err := p.codec.Decode(m.Data())
 			if err != nil {
 				return fmt.Errorf("%w: event at sequence %d (%s): %w", ErrProjectionStopped, md.Sequence.Stream, m.Subject(), err)
@@ -301,7 +316,15 @@ func (p *Projector) project(ctx context.Context, lead *lease) error {
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
 			p.cfg.Logger.Debug("fetch ended early", "projection", proj.Name(), "error", err)
 		}
+		if len(evs) == 0 && !gap {
+			continue
+		}
 		if len(evs) == 0 {
+			p.cfg.Logger.Info("consumer skipped a message; restarting it at the checkpoint", "projection", proj.Name())
+			if cons, err = p.consumer(ctx); err != nil {
+				return err
+			}
+			consumed = 0
 			continue
 		}
 		type result struct {
@@ -321,6 +344,13 @@ func (p *Projector) project(ctx context.Context, lead *lease) error {
 		}
 		if p.cfg.OnBatch != nil {
 			p.cfg.OnBatch(r.applied, r.cp)
+		}
+		if gap {
+			p.cfg.Logger.Info("consumer skipped a message; restarting it at the checkpoint", "projection", proj.Name())
+			if cons, err = p.consumer(ctx); err != nil {
+				return err
+			}
+			consumed = 0
 		}
 	}
 }

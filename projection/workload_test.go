@@ -201,6 +201,9 @@ func (w *workload) step(ctx context.Context, r *rand.Rand) error {
 	default:
 		w.clock.Advance(time.Duration(1+r.IntN(12)) * time.Hour)
 	}
+	if ctx.Err() != nil {
+		return nil // the test stopped the workload
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.sent++
@@ -228,6 +231,9 @@ func (w *workload) run(ctx context.Context, t testing.TB, n, workers int, seed u
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(seed, uint64(i)))
 			for range per {
+				if ctx.Err() != nil {
+					return
+				}
 				if err := w.step(ctx, r); err != nil {
 					errs <- err
 					return
