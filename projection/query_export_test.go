@@ -11,3 +11,6 @@ func (q *Queries) MinSeqWaitsForTest() int64 {
 	}
 	return q.waiter.waiting.Load()
 }
+
+// MinSeqWaitsForTest returns how many queries wait for their min_seq.
+func (s *QueryService) MinSeqWaitsForTest() int64 { return s.waiter.waiting.Load() }

@@ -42,6 +42,8 @@ type checkpointWaiter struct {
 	seq atomic.Uint64
 	// waiting counts the waits in progress: a test signal, and a gauge.
 	waiting atomic.Int64
+	// listens counts the LISTEN sessions begun: a test signal.
+	listens atomic.Int64
 
 	mu      sync.Mutex
 	ready   bool          // LISTENing, and seq was read after LISTEN began
@@ -237,6 +239,7 @@ func (w *checkpointWaiter) listenOnce(ctx context.Context) (ready bool, err erro
 	if err := w.refresh(ctx); err != nil {
 		return false, err
 	}
+	w.listens.Add(1)
 	w.setReady(true)
 	for {
 		n, err := conn.WaitForNotification(ctx)
