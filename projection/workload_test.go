@@ -119,7 +119,9 @@ func (w *workload) pick(r *rand.Rand, g events.Snowflake) (uint32, bool) {
 
 // step sends one random command.
 func (w *workload) step(ctx context.Context, r *rand.Rand) error {
+	w.mu.Lock()
 	g := w.guilds[r.IntN(len(w.guilds))]
+	w.mu.Unlock()
 	actor := events.Snowflake(500 + r.IntN(5))
 	meta := command.Meta{CommandID: uuid.Must(uuid.NewV7()), ActorID: actor}
 	roll := r.IntN(100)
