@@ -21,8 +21,9 @@ const (
 	// BatchSizeDefault is the most events a projector applies in one
 	// transaction.
 	BatchSizeDefault = 1000
-	// BatchWaitDefault is how long a fetch waits to fill a batch.
-	BatchWaitDefault = 50 * time.Millisecond
+	// IdleWaitDefault is how long an idle projector waits for the next
+	// event before it looks around (its lead, shutdown) and waits again.
+	IdleWaitDefault = 500 * time.Millisecond
 	// StandbyPollDefault is how often a standby projector tries to become
 	// the active one.
 	StandbyPollDefault = time.Second
@@ -50,8 +51,10 @@ type ProjectorConfig struct {
 	Prefix string
 	// BatchSize bounds a batch. Defaults to 1000.
 	BatchSize int
-	// BatchWait bounds the wait to fill a batch. Defaults to 50ms.
-	BatchWait time.Duration
+	// IdleWait is how long an idle projector's fetch waits for the next
+	// event. A batch never waits to fill: it takes what is there, up to
+	// BatchSize, as soon as there is one event. Defaults to 500ms.
+	IdleWait time.Duration
 	// StandbyPoll is how often a standby tries to take over. Defaults to 1s.
 	StandbyPoll time.Duration
 	// Logger receives the projector's logs. Defaults to discarding them.
@@ -71,8 +74,8 @@ func (c ProjectorConfig) withDefaults() ProjectorConfig {
 	if c.BatchSize == 0 {
 		c.BatchSize = BatchSizeDefault
 	}
-	if c.BatchWait == 0 {
-		c.BatchWait = BatchWaitDefault
+	if c.IdleWait == 0 {
+		c.IdleWait = IdleWaitDefault
 	}
 	if c.StandbyPoll == 0 {
 		c.StandbyPoll = StandbyPollDefault
@@ -112,8 +115,8 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 	if cfg.Projection == nil {
 		errs = append(errs, errors.New("projection is required"))
 	}
-	if cfg.BatchSize < 1 || cfg.BatchWait <= 0 || cfg.StandbyPoll <= 0 {
-		errs = append(errs, errors.New("batch size, batch wait and standby poll must be positive"))
+	if cfg.BatchSize < 1 || cfg.IdleWait <= 0 || cfg.StandbyPoll <= 0 {
+		errs = append(errs, errors.New("batch size, idle wait and standby poll must be positive"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("projector config: %w", err)
@@ -271,50 +274,19 @@ func (p *Projector) project(ctx context.Context, lead *lease) error {
 			}
 			lastCheck = time.Now()
 		}
-		batch, err := cons.Fetch(p.cfg.BatchSize, jetstream.FetchMaxWait(p.cfg.BatchWait))
+		evs, last, gap, err := p.fetch(cons, &consumed)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, ErrProjectionStopped) {
+				return err
 			}
 			p.cfg.Logger.Warn("fetch failed; retrying", "projection", proj.Name(), "error", err)
 			if err := sleep(ctx, 100*time.Millisecond); err != nil {
 				return err
 			}
 			continue
-		}
-		var (
-			evs  []events.Event
-			last jetstream.Msg
-			gap  bool
-		)
-		for m := range batch.Messages() {
-			if gap {
-				continue // drain the batch; the consumer is recreated below
-			}
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("%w: message on %s without metadata: %v", ErrProjectionStopped, m.Subject(), err)
-			}
-			// A pull response can be lost (a fetch that expires while
-			// messages are in flight); the server counts them delivered and
-			// goes on. Consumer sequences then skip, and a redelivery comes
-			// out of order. Either way: apply the contiguous prefix and
-			// start the consumer again right after the checkpoint.
-			if md.Sequence.Consumer != consumed+1 || md.NumDelivered > 1 {
-				gap = true
-				continue
-			}
-			consumed = md.Sequence.Consumer
-			e, err := p.codec.Decode(m.Data())
-			if err != nil {
-				return fmt.Errorf("%w: event at sequence %d (%s): %w", ErrProjectionStopped, md.Sequence.Stream, m.Subject(), err)
-			}
-			e.Seq = md.Sequence.Stream
-			evs = append(evs, e)
-			last = m
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-			p.cfg.Logger.Debug("fetch ended early", "projection", proj.Name(), "error", err)
 		}
 		if len(evs) == 0 && !gap {
 			continue
@@ -353,6 +325,63 @@ func (p *Projector) project(ctx context.Context, lead *lease) error {
 			consumed = 0
 		}
 	}
+}
+
+// fetch returns the next batch: whatever is there, up to BatchSize, at
+// once; when nothing is, it waits up to IdleWait for one event and takes
+// whatever came with it. consumed is the consumer sequence of the last
+// message taken; gap reports that the consumer skipped a message (a pull
+// response lost under load, a redelivery), so that the batch holds only the
+// contiguous prefix and the consumer must be restarted at the checkpoint.
+func (p *Projector) fetch(cons jetstream.Consumer, consumed *uint64) (evs []events.Event, last jetstream.Msg, gap bool, err error) {
+	take := func(batch jetstream.MessageBatch) error {
+		for m := range batch.Messages() {
+			if gap {
+				continue // drain the batch
+			}
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("%w: message on %s without metadata: %v", ErrProjectionStopped, m.Subject(), err)
+			}
+			if md.Sequence.Consumer != *consumed+1 || md.NumDelivered > 1 {
+				gap = true
+				continue
+			}
+			*consumed = md.Sequence.Consumer
+			e, err := p.codec.Decode(m.Data())
+			if err != nil {
+				return fmt.Errorf("%w: event at sequence %d (%s): %w", ErrProjectionStopped, md.Sequence.Stream, m.Subject(), err)
+			}
+			e.Seq = md.Sequence.Stream
+			evs = append(evs, e)
+			last = m
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			p.cfg.Logger.Debug("fetch ended early", "projection", p.cfg.Projection.Name(), "error", err)
+		}
+		return nil
+	}
+	batch, err := cons.FetchNoWait(p.cfg.BatchSize)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if err := take(batch); err != nil {
+		return nil, nil, false, err
+	}
+	if len(evs) > 0 || gap {
+		return evs, last, gap, nil
+	}
+	if batch, err = cons.Fetch(1, jetstream.FetchMaxWait(p.cfg.IdleWait)); err != nil {
+		return nil, nil, false, err
+	}
+	if err := take(batch); err != nil || len(evs) == 0 || gap || p.cfg.BatchSize == 1 {
+		return evs, last, gap, err
+	}
+	if batch, err = cons.FetchNoWait(p.cfg.BatchSize - 1); err != nil {
+		return evs, last, gap, nil // apply the one event; the rest comes next time
+	}
+	err = take(batch)
+	return evs, last, gap, err
 }
 
 // consumer (re)creates the projection's durable consumer so that it starts

@@ -24,9 +24,10 @@ import (
 const (
 	roleCommand   = "command"
 	roleProjector = "projector"
+	roleQuery     = "query"
 )
 
-var knownRoles = []string{roleCommand, roleProjector}
+var knownRoles = []string{roleCommand, roleProjector, roleQuery}
 
 // needsDatabase reports whether a role reads or writes the read models.
 func needsDatabase(role string) bool { return role != roleCommand }
@@ -141,6 +142,25 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 				}
 				stops = append(stops, pr.Stop)
 			}
+		case roleQuery:
+			var q *projection.Queries
+			if q, err = projection.NewQueries(deps.pool, deps.db.schema, &projection.QueriesOpts{Logger: logger.With("role", roleQuery)}); err != nil {
+				break
+			}
+			var qs *projection.QueryService
+			qs, err = projection.NewQueryService(projection.QueryServiceConfig{
+				Conn: deps.nc, Queries: q, Store: store, Prefix: lf.prefix, Logger: logger.With("role", roleQuery),
+			})
+			if err == nil {
+				err = qs.Start(ctx)
+			}
+			stops = append(stops, func(ctx context.Context) error {
+				defer q.Close()
+				if qs == nil {
+					return nil
+				}
+				return qs.Stop(ctx)
+			})
 		}
 		if err != nil {
 			return errors.Join(fmt.Errorf("start role %s: %w", role, err), stopAll())

@@ -17,6 +17,7 @@ import (
 	"github.com/modledger/modledger/command"
 	"github.com/modledger/modledger/events"
 	"github.com/modledger/modledger/internal/testenv"
+	"github.com/modledger/modledger/projection"
 )
 
 func TestMain(m *testing.M) {
@@ -161,7 +162,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestServeProjectorMigrateAndProjectionCommands(t *testing.T) {
+func TestServeReadSideMigrateAndProjectionCommands(t *testing.T) {
 	env := testenv.NATS(t)
 	dsn := testenv.Postgres(t)
 	getenv := func(k string) string {
@@ -184,10 +185,24 @@ func TestServeProjectorMigrateAndProjectionCommands(t *testing.T) {
 	var stdout, stderr syncBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- runWith(ctx, []string{"serve", "--roles", "command,projector"}, &stdout, &stderr, getenv)
+		code <- runWith(ctx, []string{"serve", "--roles", "command,projector,query"}, &stdout, &stderr, getenv)
 	}()
 	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(stderr.String(), "ledger running") }, "serve did not start: %s", &stderr)
 	r := openWarn(t, env.URL)
+	// A bot reads its own write through the query role.
+	nc, err := nats.Connect(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	qc, err := projection.NewQueryClient(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := qc.CaseGet(t.Context(), 1234, projection.CaseGetParams{QueryMeta: projection.QueryMeta{MinSeq: r.Seq}, CaseNumber: r.Case.CaseNumber})
+	if err != nil || got.Case.Reason != "first warning" {
+		t.Fatalf("query the case just opened: %+v %v", got, err)
+	}
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		out.Reset()
 		errOut.Reset()
