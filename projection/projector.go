@@ -14,6 +14,7 @@ import (
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/leadership"
 )
 
 // Projector defaults.
@@ -203,7 +204,7 @@ func (p *Projector) setActive(v bool) {
 func (p *Projector) run(ctx context.Context) error {
 	name := p.cfg.Projection.Name()
 	for {
-		lead, err := p.cfg.Store.lead(ctx, name)
+		lead, err := leadership.TryAcquire(ctx, p.cfg.Store.pool, "modledger.projector."+p.cfg.Store.schema+"."+name)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -224,7 +225,7 @@ func (p *Projector) run(ctx context.Context) error {
 		p.cfg.Logger.Info("projector active", "projection", name)
 		err = p.project(ctx, lead)
 		p.setActive(false)
-		lead.release()
+		lead.Release()
 		if errors.Is(err, errLeadLost) {
 			p.cfg.Logger.Warn("projector lost its lead; standing by", "projection", name)
 			continue
@@ -236,7 +237,7 @@ func (p *Projector) run(ctx context.Context) error {
 var errLeadLost = errors.New("projector lead lost")
 
 // project consumes and applies while this projector holds the lead.
-func (p *Projector) project(ctx context.Context, lead *lease) error {
+func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 	proj := p.cfg.Projection
 	gen, err := retryDB(ctx, p.cfg.Logger, func() (Generation, error) {
 		return p.cfg.Store.Activate(ctx, proj)
@@ -269,7 +270,7 @@ func (p *Projector) project(ctx context.Context, lead *lease) error {
 			return err
 		}
 		if time.Since(lastCheck) > p.cfg.StandbyPoll {
-			if !lead.held(ctx) {
+			if !lead.Held(ctx) {
 				return errLeadLost
 			}
 			lastCheck = time.Now()
