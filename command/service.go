@@ -178,6 +178,7 @@ var endpoints = []endpointSpec{
 	{aggregate.CommandMarkExpiryProcessed, MaxSingleRequestBytes, (*Service).handleMarkExpiryProcessed},
 	{aggregate.CommandDelete, MaxSingleRequestBytes, (*Service).handleDelete},
 	{aggregate.CommandRedact, MaxSingleRequestBytes, (*Service).handleRedact},
+	{aggregate.CommandExpire, MaxSingleRequestBytes, (*Service).handleExpire},
 }
 
 // Start ensures the stream and registers the micro service's endpoints.
