@@ -2,10 +2,12 @@ package projection
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/modledger/modledger/events"
 )
@@ -21,13 +23,18 @@ type PendingExpiry struct {
 // PendingExpiries returns, oldest first, up to limit active, undeleted
 // cases of every guild whose expiry is at or before before and has neither
 // expired (no CaseExpired) nor been processed: what the expiry scheduler
-// must act on. It reads the partial index cases_pending_expiry.
+// must act on. It reads the partial index cases_pending_expiry, and returns
+// ErrNoGeneration before the projection has tables.
 func (s *Store) PendingExpiries(ctx context.Context, before time.Time, limit int) ([]PendingExpiry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT guild_id, case_number, case_id, expires_at FROM `+s.table("cases")+`
 		WHERE expires_at <= $1 AND expires_at IS NOT NULL AND expired_at IS NULL AND NOT expiry_processed
 		  AND status = 'active' AND NOT deleted
 		ORDER BY expires_at LIMIT $2`, before, limit)
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return nil, ErrNoGeneration
+		}
 		return nil, fmt.Errorf("pending expiries: %w", err)
 	}
 	defer rows.Close()
