@@ -17,6 +17,7 @@ import (
 
 	"github.com/modledger/modledger/command"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/scheduler"
 	"github.com/modledger/modledger/projection"
 )
 
@@ -25,9 +26,10 @@ const (
 	roleCommand   = "command"
 	roleProjector = "projector"
 	roleQuery     = "query"
+	roleScheduler = "scheduler"
 )
 
-var knownRoles = []string{roleCommand, roleProjector, roleQuery}
+var knownRoles = []string{roleCommand, roleProjector, roleScheduler, roleQuery}
 
 // needsDatabase reports whether a role reads or writes the read models.
 func needsDatabase(role string) bool { return role != roleCommand }
@@ -141,6 +143,18 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 					break
 				}
 				stops = append(stops, pr.Stop)
+			}
+		case roleScheduler:
+			var client *command.Client
+			if client, err = command.NewClient(deps.nc, command.WithPrefix(lf.prefix)); err != nil {
+				break
+			}
+			var sch *scheduler.Scheduler
+			sch, err = scheduler.New(scheduler.Config{Store: store, Expire: scheduler.CommandExpirer(client, scheduler.SystemActorDefault),
+				Logger: logger.With("role", roleScheduler)})
+			if err == nil {
+				err = sch.Start(ctx)
+				stops = append(stops, sch.Stop)
 			}
 		case roleQuery:
 			var q *projection.Queries

@@ -185,7 +185,7 @@ func TestServeReadSideMigrateAndProjectionCommands(t *testing.T) {
 	var stdout, stderr syncBuffer
 	code := make(chan int, 1)
 	go func() {
-		code <- runWith(ctx, []string{"serve", "--roles", "command,projector,query"}, &stdout, &stderr, getenv)
+		code <- runWith(ctx, []string{"serve", "--roles", "command,projector,scheduler,query"}, &stdout, &stderr, getenv)
 	}()
 	testenv.Eventually(t, 10*time.Second, func() bool { return strings.Contains(stderr.String(), "ledger running") }, "serve did not start: %s", &stderr)
 	r := openWarn(t, env.URL)
@@ -211,6 +211,22 @@ func TestServeReadSideMigrateAndProjectionCommands(t *testing.T) {
 		}
 		return strings.Contains(out.String(), fmt.Sprintf(`"checkpoint": %d`, r.Seq)) && strings.Contains(out.String(), `"lag_events": 0`)
 	}, "projection status never showed the case: %s %s", &out, &errOut)
+
+	// The scheduler role expires a short tempban on time.
+	client, err := command.NewClient(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Second)
+	tb, err := client.CaseOpen(t.Context(), 1234, command.OpenParams{CaseFields: events.CaseFields{
+		Type: aggregate.TypeTempban, UserID: 43, ModeratorID: 7, ExpiresAt: &exp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		got, err := qc.CaseGet(t.Context(), 1234, projection.CaseGetParams{CaseNumber: tb.Case.CaseNumber})
+		return err == nil && got.Case.ExpiredAt != nil
+	}, "the tempban did not expire")
 
 	out.Reset()
 	if c := runWith(t.Context(), []string{"projection", "rebuild", "cases"}, &out, &errOut, getenv); c != exitOK {
