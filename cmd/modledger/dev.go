@@ -5,12 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/modledger/modledger/internal/natsserver"
+	"github.com/modledger/modledger/internal/pgcluster"
 )
 
 // devPortDefault is the port `modledger dev` asks for first; when it is taken
@@ -78,33 +81,58 @@ func (c *devCmd) Run(ctx context.Context, env *cliEnv) error {
 	}
 	defer nc.Close()
 	deps := roleDeps{nc: nc, db: &c.db}
-	roles := []string{roleCommand}
-	if c.db.url != "" {
-		if deps.pool, err = c.db.pool(ctx, "modledger dev"); err != nil {
+	if c.db.url == "" {
+		pgDir := filepath.Join(c.dataDir, "pg")
+		if err := os.MkdirAll(pgDir, 0o755); err != nil {
+			return fmt.Errorf("create data directory: %w", err)
+		}
+		logger.Info("no DATABASE_URL: starting a private PostgreSQL cluster", "dir", pgDir)
+		cluster, err := pgcluster.Start(ctx, pgDir)
+		if err != nil {
 			return err
 		}
-		defer deps.pool.Close()
-		roles = knownRoles
-	} else {
-		logger.Warn("no DATABASE_URL: running the write side only; set --database-url to build the read models")
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := cluster.Stop(sctx); err != nil {
+				logger.Warn("stop the private PostgreSQL cluster", "error", err)
+			}
+		}()
+		c.db.url = cluster.URL()
 	}
-	printDevBanner(env.stdout, srv.ClientURL(), storeDir, &c.ledger)
-	return runRoles(ctx, deps, roles, &c.ledger, logger)
+	if deps.pool, err = c.db.pool(ctx, "modledger dev"); err != nil {
+		return err
+	}
+	defer deps.pool.Close()
+	printDevBanner(env.stdout, srv.ClientURL(), storeDir, c.db.url, c.db.schema, &c.ledger)
+	return runRoles(ctx, deps, knownRoles, &c.ledger, logger)
 }
 
-func printDevBanner(w io.Writer, url, storeDir string, lf *ledgerFlags) {
+func printDevBanner(w io.Writer, url, storeDir, dbURL, schema string, lf *ledgerFlags) {
 	p := lf.prefix
 	fmt.Fprintf(w, `modledger dev is running.
 
   NATS:       %[1]s  (JetStream in %[2]s, fsync before every ack)
   Stream:     %[3]s, subjects %[4]s.case.> and %[4]s.claim.>
+  PostgreSQL: %[5]s  (read models in schema %[6]s)
+  Roles:      command, projector, scheduler, query
   Stop:       Ctrl-C; a second start reuses the data.
 
 Try it with the nats CLI (https://github.com/nats-io/natscli):
 
   nats --server %[1]s req %[4]s.cmd.1234.open '{"command_id":"0192f1a0-0000-7000-8000-000000000001","type":"WARN","user_id":"42","moderator_id":"7","reason":"first warning"}'
   nats --server %[1]s req %[4]s.cmd.1234.close '{"command_id":"0192f1a0-0000-7000-8000-000000000002","actor_id":"7","case_number":1,"reason":"appealed"}'
+  nats --server %[1]s req %[4]s.query.1234.case_get '{"case_number":1}'
   nats --server %[1]s sub '%[4]s.case.1234.>'
 
-`, url, storeDir, lf.stream, p)
+`, url, storeDir, lf.stream, p, redactURL(dbURL), schema)
+}
+
+// redactURL hides a URL's password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -95,11 +97,39 @@ func openWarn(t *testing.T, url string) *command.Result {
 	return r
 }
 
-func TestDevRunsLedgerAndReusesData(t *testing.T) {
+// reachableTempDir returns a temp directory that the postgres user can
+// reach too (dev runs its private cluster as postgres when run as root).
+func reachableTempDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestDevRunsLedgerAndReusesData(t *testing.T) {
+	dir := reachableTempDir(t)
 	url, stop := startDev(t, dir)
-	if r := openWarn(t, url); r.Case.CaseNumber != 1 {
+	r := openWarn(t, url)
+	if r.Case.CaseNumber != 1 {
 		t.Fatalf("first case got number %d", r.Case.CaseNumber)
+	}
+	// The read side runs too, on the private PostgreSQL cluster.
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc, err := projection.NewQueryClient(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := qc.CaseGet(t.Context(), 1234, projection.CaseGetParams{QueryMeta: projection.QueryMeta{MinSeq: r.Seq}, CaseNumber: 1})
+	nc.Close()
+	if err != nil || got.Case.Reason != "first warning" {
+		t.Fatalf("query through dev: %+v %v", got, err)
 	}
 	if code := stop(); code != exitOK {
 		t.Fatalf("dev exited %d after Ctrl-C, want 0", code)
