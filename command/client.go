@@ -13,6 +13,7 @@ import (
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/wire"
 )
 
 // Client defaults.
@@ -160,11 +161,7 @@ func call[R any](ctx context.Context, c *Client, guild events.Snowflake, command
 			}
 			return nil, backoff.Permanent(fmt.Errorf("%s: %w", command, err))
 		}
-		if msg.Header.Get("Nats-Service-Error-Code") != "" {
-			e, ok := decodeErrorReply(msg.Data)
-			if !ok {
-				e = &Error{Code: CodeInternal, Message: msg.Header.Get("Nats-Service-Error")}
-			}
+		if e := wire.ReplyError(msg); e != nil {
 			if e.Code == CodeUnavailable {
 				return nil, e
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/wire"
 )
 
 // The decoder's contract, for any bytes: it never panics; a rejection is an
@@ -132,11 +133,11 @@ func checkWireError(t *testing.T, body []byte, werr *Error) {
 	if werr.Code != CodeInvalidArgument || strings.TrimSpace(werr.Message) == "" {
 		t.Fatalf("body %q: error %+v, want invalid_argument with a message", body, werr)
 	}
-	b, err := json.Marshal(errorReply{Error: werr})
+	b, err := json.Marshal(wire.ErrorReply{Error: werr})
 	if err != nil {
 		t.Fatalf("body %q: error reply does not encode: %v", body, err)
 	}
-	back, ok := decodeErrorReply(b)
+	back, ok := wire.DecodeErrorReply(b)
 	if !ok || back.Code != werr.Code || back.Message == "" {
 		t.Fatalf("body %q: error reply %s reads back as %+v", body, b, back)
 	}

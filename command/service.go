@@ -2,16 +2,12 @@ package command
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/wire"
 )
 
 // Service defaults.
@@ -124,13 +121,7 @@ type Service struct {
 	guilds *positionCache[events.Snowflake, *guildPosition]
 	cases  *positionCache[caseKey, *caseState]
 
-	mu      sync.Mutex
-	micro   micro.Service
-	ctx     context.Context
-	cancel  context.CancelFunc
-	slots   chan struct{}
-	running sync.WaitGroup
-	stopped chan struct{}
+	endpoints *wire.Dispatcher
 }
 
 // NewService returns a service; Start makes it answer.
@@ -144,18 +135,37 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	subj := events.Subjects{Prefix: cfg.Stream.Prefix}
-	return &Service{
+	s := &Service{
 		cfg:  cfg,
 		subj: subj,
 		ledger: &ledger{
 			nc: cfg.Conn, stream: cfg.Stream.Name, subjects: subj, codec: codec,
 			window: cfg.Stream.DuplicateWindow, apiTimeout: cfg.APITimeout,
 		},
-		guilds:  newPositionCache[events.Snowflake](cfg.CacheSize, func() *guildPosition { return &guildPosition{} }),
-		cases:   newPositionCache[caseKey](cfg.CacheSize, func() *caseState { return &caseState{} }),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
-		stopped: make(chan struct{}),
-	}, nil
+		guilds: newPositionCache[events.Snowflake](cfg.CacheSize, func() *guildPosition { return &guildPosition{} }),
+		cases:  newPositionCache[caseKey](cfg.CacheSize, func() *caseState { return &caseState{} }),
+	}
+	eps := make([]wire.Endpoint, len(endpoints))
+	for i, ep := range endpoints {
+		eps[i] = wire.Endpoint{Name: ep.name, Subject: subj.CommandEndpoint(ep.name),
+			Serve: func(ctx context.Context, req wire.Request) (any, *Error) { return s.serve(ctx, req, ep) }}
+	}
+	s.endpoints = wire.NewDispatcher(wire.DispatcherConfig{
+		Conn: cfg.Conn,
+		Service: micro.Config{
+			Name:        ServiceName,
+			Version:     cfg.Version,
+			Description: "modledger commands: open and change moderation cases",
+			QueueGroup:  cfg.QueueGroup,
+			Metadata:    map[string]string{"stream": cfg.Stream.Name, "prefix": cfg.Stream.Prefix},
+		},
+		Endpoints:    eps,
+		Kind:         "command",
+		MaxInFlight:  cfg.MaxInFlight,
+		FlushTimeout: cfg.APITimeout,
+		Logger:       cfg.Logger,
+	})
+	return s, nil
 }
 
 // endpointSpec is one command endpoint.
@@ -184,11 +194,6 @@ var endpoints = []endpointSpec{
 // Start ensures the stream and registers the micro service's endpoints.
 // Requests are handled until Stop or until ctx is cancelled.
 func (s *Service) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.micro != nil {
-		return errors.New("command service: already started")
-	}
 	js, err := jetstream.New(s.cfg.Conn)
 	if err != nil {
 		return fmt.Errorf("command service: %w", err)
@@ -196,40 +201,10 @@ func (s *Service) Start(ctx context.Context) error {
 	if _, err := EnsureStream(ctx, js, s.cfg.Stream); err != nil {
 		return fmt.Errorf("command service: %w", err)
 	}
-	svc, err := micro.AddService(s.cfg.Conn, micro.Config{
-		Name:        ServiceName,
-		Version:     s.cfg.Version,
-		Description: "modledger commands: open and change moderation cases",
-		QueueGroup:  s.cfg.QueueGroup,
-		Metadata:    map[string]string{"stream": s.cfg.Stream.Name, "prefix": s.cfg.Stream.Prefix},
-	})
-	if err != nil {
-		return fmt.Errorf("command service: add micro service: %w", err)
+	if err := s.endpoints.Start(ctx); err != nil {
+		return fmt.Errorf("command service: %w", err)
 	}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	for _, ep := range endpoints {
-		err := svc.AddEndpoint(ep.name, s.handler(ep), micro.WithEndpointSubject(s.subj.CommandEndpoint(ep.name)))
-		if err != nil {
-			_ = svc.Stop()
-			s.cancel()
-			return fmt.Errorf("command service: add endpoint %s: %w", ep.name, err)
-		}
-	}
-	// Make sure the server has the endpoints' subscriptions before Start
-	// returns, so that a request sent right after is answered.
-	if err := s.cfg.Conn.FlushTimeout(s.cfg.APITimeout); err != nil {
-		_ = svc.Stop()
-		s.cancel()
-		return fmt.Errorf("command service: flush subscriptions: %w", err)
-	}
-	s.micro = svc
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = s.Stop(context.Background())
-		case <-s.stopped:
-		}
-	}()
+	context.AfterFunc(ctx, func() { _ = s.Stop(context.Background()) })
 	s.cfg.Logger.Info("command service started", "stream", s.cfg.Stream.Name, "subjects", s.subj.CommandEndpoint("*"))
 	return nil
 }
@@ -237,88 +212,35 @@ func (s *Service) Start(ctx context.Context) error {
 // Stop stops taking requests and waits, until ctx is done, for the
 // commands in flight to finish. It may be called again.
 func (s *Service) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	svc := s.micro
-	if svc != nil {
-		s.micro = nil
-		_ = svc.Stop()
-		close(s.stopped)
+	if err := s.endpoints.Stop(ctx); err != nil {
+		return fmt.Errorf("command service: stop: %w", err)
 	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.running.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		if s.cancel != nil {
-			s.cancel()
-		}
-		return fmt.Errorf("command service: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Stopped is closed once Stop has been called.
-func (s *Service) Stopped() <-chan struct{} { return s.stopped }
+func (s *Service) Stopped() <-chan struct{} { return s.endpoints.Stopped() }
 
-// request is what a command needs of a NATS request. The handler copies it
-// out of the micro.Request, which micro's own goroutine still reads after
-// the handler returns, so that the worker never touches the request.
-type request struct {
-	subject, reply string
-	data           []byte
-}
-
-// handler hands each request to a goroutine, at most MaxInFlight at once;
-// when all slots are taken the endpoint waits, which pushes back on NATS.
-// Replies are published by the worker itself, so micro's statistics count
-// requests but not their errors or processing time.
-func (s *Service) handler(ep endpointSpec) micro.Handler {
-	return micro.HandlerFunc(func(req micro.Request) {
-		r := request{subject: req.Subject(), reply: req.Reply(), data: req.Data()}
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.ctx.Done():
-			s.respondError(r, &Error{Code: CodeUnavailable, Message: "command service is stopping"})
-			return
-		}
-		s.running.Add(1)
-		go func() {
-			defer func() { <-s.slots; s.running.Done() }()
-			s.serve(r, ep)
-		}()
-	})
-}
-
-func (s *Service) serve(req request, ep endpointSpec) {
-	guild, werr := s.guildOf(req.subject, ep.name)
+// serve answers one request of endpoint ep.
+func (s *Service) serve(ctx context.Context, req wire.Request, ep endpointSpec) (any, *Error) {
+	guild, werr := s.guildOf(req.Subject, ep.name)
 	if werr != nil {
-		s.respondError(req, werr)
-		return
+		return nil, werr
 	}
-	if len(req.data) > ep.limit {
-		s.respondError(req, invalidf("", "request is %d bytes, at most %d", len(req.data), ep.limit))
-		return
+	if len(req.Data) > ep.limit {
+		return nil, invalidf("", "request is %d bytes, at most %d", len(req.Data), ep.limit)
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RetryTimeout+s.cfg.APITimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RetryTimeout+s.cfg.APITimeout)
 	defer cancel()
-	res, err := ep.run(s, ctx, guild, req.data)
+	res, err := ep.run(s, ctx, guild, req.Data)
 	if err != nil {
-		we := toWireError(err)
+		we := wire.ErrorOf(err)
 		if we.Code == CodeInternal || we.Code == CodeUnavailable {
 			s.cfg.Logger.Error("command failed", "command", ep.name, "guild_id", guild, "error", err)
 		}
-		s.respondError(req, we)
-		return
+		return nil, we
 	}
-	body, err := json.Marshal(res)
-	if err != nil {
-		s.respondError(req, &Error{Code: CodeInternal, Message: "encode reply: " + err.Error()})
-		return
-	}
-	if err := s.cfg.Conn.Publish(req.reply, body); err != nil {
-		s.cfg.Logger.Warn("reply failed", "command", ep.name, "guild_id", guild, "error", err)
-	}
+	return res, nil
 }
 
 // guildOf reads the guild from <prefix>.cmd.<guild>.<command>.
@@ -327,40 +249,9 @@ func (s *Service) guildOf(subject, command string) (events.Snowflake, *Error) {
 	tok := strings.TrimSuffix(strings.TrimPrefix(subject, p), "."+command)
 	g, err := events.ParseSnowflake(tok)
 	if err != nil {
-		return 0, invalidf("guild_id", "subject %q: %v", truncate(subject, 200), err)
+		return 0, invalidf("guild_id", "subject %q: %v", wire.Truncate(subject, 200), err)
 	}
 	return g, nil
-}
-
-// maxErrorMessage bounds an error message: it is sent in a header and in
-// the body, and may quote the caller's input.
-const maxErrorMessage = 512
-
-// respondError sends an error reply the way micro does: the status and
-// message in the Nats-Service-Error-Code and Nats-Service-Error headers,
-// and the wire error as the body.
-func (s *Service) respondError(req request, e *Error) {
-	e.Message = truncate(e.Message, maxErrorMessage)
-	body, _ := json.Marshal(errorReply{Error: e})
-	m := nats.NewMsg(req.reply)
-	m.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(e.Code.Status()))
-	m.Header.Set(micro.ErrorHeader, strings.Map(headerSafe, e.Message))
-	m.Data = body
-	if err := s.cfg.Conn.PublishMsg(m); err != nil {
-		s.cfg.Logger.Warn("error reply failed", "error", err)
-	}
-}
-
-// truncate cuts s to at most n bytes on a character boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // retry runs op until it succeeds, fails permanently, or RetryTimeout
@@ -405,11 +296,3 @@ func retry[T any](ctx context.Context, s *Service, op func() (T, error)) (T, err
 
 // now is the service clock as the ledger stores instants.
 func (s *Service) now() time.Time { return aggregate.Instant(s.cfg.Now()) }
-
-// headerSafe replaces the characters a NATS header value cannot hold.
-func headerSafe(r rune) rune {
-	if r == '\r' || r == '\n' {
-		return ' '
-	}
-	return r
-}
