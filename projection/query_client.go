@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/wire"
 )
 
 // QueryClientTimeoutDefault bounds one query request when the caller's
@@ -203,11 +203,7 @@ func request[R any](ctx context.Context, c *QueryClient, guild events.Snowflake,
 		}
 		return nil, fmt.Errorf("query %s: %w", query, err)
 	}
-	if msg.Header.Get(micro.ErrorCodeHeader) != "" {
-		e, ok := decodeQueryErrorReply(msg.Data)
-		if !ok {
-			e = &QueryError{Code: CodeInternal, Message: msg.Header.Get(micro.ErrorHeader)}
-		}
+	if e := wire.ReplyError(msg); e != nil {
 		return nil, e
 	}
 	var r R

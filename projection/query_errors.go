@@ -2,7 +2,6 @@ package projection
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/modledger/modledger/aggregate"
+	"github.com/modledger/modledger/internal/wire"
 )
 
 // Sentinel errors of the query API. errors.Is matches them against the
@@ -31,84 +31,32 @@ var (
 	// database is unreachable or timed out, the projection has no active
 	// generation yet, or it did not reach the request's min_seq in time.
 	// Retrying later is safe: queries change nothing.
-	ErrUnavailable = errors.New("read model unavailable")
+	ErrUnavailable = wire.NewSentinel(wire.CodeUnavailable, "read model unavailable")
 	// ErrInternal is matched by a [*QueryError] of code internal.
-	ErrInternal = errors.New("read model internal error")
+	ErrInternal = wire.NewSentinel(wire.CodeInternal, "read model internal error")
 )
 
-// ErrorCode is an error category of the wire contract. The codes and their
-// statuses are the command service's (command.Code); the query side keeps
-// its own copy because projection may not import command.
-type ErrorCode string
+// ErrorCode is an error category of the wire contract: the command
+// service's (command.Code is the same type).
+type ErrorCode = wire.Code
 
 // The error codes of the wire contract, with the HTTP-like status each is
 // sent with in the Nats-Service-Error-Code header.
 const (
-	CodeInvalidArgument ErrorCode = "invalid_argument" // 400
-	CodeNotFound        ErrorCode = "not_found"        // 404
-	CodeConflict        ErrorCode = "conflict"         // 409, never sent by queries
-	CodeUnavailable     ErrorCode = "unavailable"      // 503
-	CodeInternal        ErrorCode = "internal"         // 500
+	CodeInvalidArgument = wire.CodeInvalidArgument // 400
+	CodeNotFound        = wire.CodeNotFound        // 404
+	CodeConflict        = wire.CodeConflict        // 409, never sent by queries
+	CodeUnavailable     = wire.CodeUnavailable     // 503
+	CodeInternal        = wire.CodeInternal        // 500
 )
-
-// Status returns the HTTP-like status of the code.
-func (c ErrorCode) Status() int {
-	switch c {
-	case CodeInvalidArgument:
-		return 400
-	case CodeNotFound:
-		return 404
-	case CodeConflict:
-		return 409
-	case CodeUnavailable:
-		return 503
-	}
-	return 500
-}
 
 // QueryError is an error reply of the query service, as sent on the wire in
 // {"error": {...}} and as returned by [QueryClient]. errors.Is matches it
 // against the sentinel of its code: [ErrInvalidArgument], [ErrNotFound]
 // (and [aggregate.ErrCaseDeleted] when Deleted is set), [ErrUnavailable] or
-// [ErrInternal].
-type QueryError struct {
-	Code    ErrorCode `json:"code"`
-	Message string    `json:"message"`
-	// Field names the request field at fault, for invalid_argument.
-	Field string `json:"field,omitempty"`
-	// Deleted is set on not_found when the case exists but is deleted.
-	Deleted bool `json:"deleted,omitempty"`
-}
-
-// Error returns the message with its code and field.
-func (e *QueryError) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Message)
-	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
-}
-
-// Is matches e against the sentinel of its code.
-func (e *QueryError) Is(target error) bool {
-	switch target {
-	case ErrInvalidArgument:
-		return e.Code == CodeInvalidArgument
-	case ErrNotFound:
-		return e.Code == CodeNotFound
-	case aggregate.ErrCaseDeleted:
-		return e.Code == CodeNotFound && e.Deleted
-	case ErrUnavailable:
-		return e.Code == CodeUnavailable
-	case ErrInternal:
-		return e.Code == CodeInternal
-	}
-	return false
-}
-
-// queryErrorReply is the body of an error reply.
-type queryErrorReply struct {
-	Error *QueryError `json:"error"`
-}
+// [ErrInternal]. It is the command service's error type too
+// (command.Error).
+type QueryError = wire.Error
 
 // toQueryError translates an error of a query into its wire form. The
 // message of an internal error is not sent (it may hold SQL details); the
@@ -118,28 +66,11 @@ func toQueryError(err error) *QueryError {
 	if errors.As(err, &qe) {
 		return qe
 	}
-	var ve *aggregate.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return &QueryError{Code: CodeInvalidArgument, Message: ve.Message, Field: ve.Field}
-	case errors.Is(err, ErrInvalidArgument):
-		return &QueryError{Code: CodeInvalidArgument, Message: err.Error()}
-	case errors.Is(err, ErrNotFound):
-		return &QueryError{Code: CodeNotFound, Message: err.Error(), Deleted: errors.Is(err, aggregate.ErrCaseDeleted)}
-	case errors.Is(err, ErrUnavailable):
-		return &QueryError{Code: CodeUnavailable, Message: err.Error()}
+	qe = wire.ErrorOf(err)
+	if qe.Code == CodeInternal {
+		qe.Message = "internal error"
 	}
-	return &QueryError{Code: CodeInternal, Message: "internal error"}
-}
-
-// decodeQueryErrorReply reads an error reply body; ok is false when the body
-// is not one.
-func decodeQueryErrorReply(b []byte) (*QueryError, bool) {
-	var r queryErrorReply
-	if err := json.Unmarshal(b, &r); err != nil || r.Error == nil || r.Error.Code == "" {
-		return nil, false
-	}
-	return r.Error, true
+	return qe
 }
 
 // invalidParam returns a validation error for field.

@@ -2,19 +2,17 @@ package projection
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/internal/wire"
 )
 
 // Query service defaults.
@@ -117,16 +115,9 @@ func (c QueryServiceConfig) validate() error {
 // for the request's min_seq, in the wire conventions of the command
 // service (strict JSON in, JSON out, typed error replies).
 type QueryService struct {
-	cfg    QueryServiceConfig
-	waiter *checkpointWaiter
-
-	mu      sync.Mutex
-	micro   micro.Service
-	ctx     context.Context
-	cancel  context.CancelFunc
-	slots   chan struct{}
-	running sync.WaitGroup
-	stopped chan struct{}
+	cfg       QueryServiceConfig
+	waiter    *checkpointWaiter
+	endpoints *wire.Dispatcher
 }
 
 // NewQueryService returns a service; Start makes it answer.
@@ -135,12 +126,27 @@ func NewQueryService(cfg QueryServiceConfig) (*QueryService, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("query service config: %w", err)
 	}
-	return &QueryService{
-		cfg:     cfg,
-		waiter:  newCheckpointWaiter(cfg.Store, cfg.MinSeqWait, cfg.Logger),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
-		stopped: make(chan struct{}),
-	}, nil
+	s := &QueryService{cfg: cfg, waiter: newCheckpointWaiter(cfg.Store, cfg.MinSeqWait, cfg.Logger)}
+	var eps []wire.Endpoint
+	for _, ep := range queryEndpoints() {
+		eps = append(eps, wire.Endpoint{Name: ep.name, Subject: s.endpointSubject(ep.name),
+			Serve: func(ctx context.Context, req wire.Request) (any, *QueryError) { return s.serve(ctx, req, ep) }})
+	}
+	s.endpoints = wire.NewDispatcher(wire.DispatcherConfig{
+		Conn: cfg.Conn,
+		Service: micro.Config{
+			Name:        QueryServiceName,
+			Version:     cfg.Version,
+			Description: "modledger queries: cases, histories, restrictions, expiries and statistics",
+			QueueGroup:  cfg.QueueGroup,
+			Metadata:    map[string]string{"prefix": cfg.Prefix, "schema": cfg.Queries.Schema()},
+		},
+		Endpoints:   eps,
+		Kind:        "query",
+		MaxInFlight: cfg.MaxInFlight,
+		Logger:      cfg.Logger,
+	})
+	return s, nil
 }
 
 // queryEndpoint is one query endpoint.
@@ -198,54 +204,11 @@ func queryEndpoints() []queryEndpoint {
 // Start starts the min_seq listener and registers the micro service's
 // endpoints. Requests are handled until Stop or until ctx is cancelled.
 func (s *QueryService) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.stopped:
-		return errors.New("query service: stopped; make a new one")
-	default:
-	}
-	if s.micro != nil {
-		return errors.New("query service: already started")
-	}
-	svc, err := micro.AddService(s.cfg.Conn, micro.Config{
-		Name:        QueryServiceName,
-		Version:     s.cfg.Version,
-		Description: "modledger queries: cases, histories, restrictions, expiries and statistics",
-		QueueGroup:  s.cfg.QueueGroup,
-		Metadata:    map[string]string{"prefix": s.cfg.Prefix, "schema": s.cfg.Queries.Schema()},
-	})
-	if err != nil {
-		return fmt.Errorf("query service: add micro service: %w", err)
-	}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	for _, ep := range queryEndpoints() {
-		err := svc.AddEndpoint(ep.name, s.handler(ep), micro.WithEndpointSubject(s.endpointSubject(ep.name)))
-		if err != nil {
-			_ = svc.Stop()
-			s.cancel()
-			return fmt.Errorf("query service: add endpoint %s: %w", ep.name, err)
-		}
-	}
-	// Make sure the server has the subscriptions before Start returns, so
-	// that a request sent right after it finds a responder.
-	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
-	err = s.cfg.Conn.FlushWithContext(fctx)
-	fcancel()
-	if err != nil {
-		_ = svc.Stop()
-		s.cancel()
-		return fmt.Errorf("query service: flush subscriptions: %w", err)
+	if err := s.endpoints.Start(ctx); err != nil {
+		return fmt.Errorf("query service: %w", err)
 	}
 	s.waiter.start()
-	s.micro = svc
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = s.Stop(context.Background())
-		case <-s.stopped:
-		}
-	}()
+	context.AfterFunc(ctx, func() { _ = s.Stop(context.Background()) })
 	s.cfg.Logger.Info("query service started", "subjects", s.endpointSubject("*"), "schema", s.cfg.Queries.Schema())
 	return nil
 }
@@ -254,66 +217,32 @@ func (s *QueryService) Start(ctx context.Context) error {
 // in flight to finish; when ctx is done first, it cancels them and returns
 // ctx's error. It may be called again.
 func (s *QueryService) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	svc := s.micro
-	if svc != nil {
-		s.micro = nil
-		_ = svc.Stop()
-		close(s.stopped)
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.running.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("query service: stop: %w", ctx.Err())
-	}
-	// Queries still running (after ctx expired) see their context cancelled.
-	if s.cancel != nil {
-		s.cancel()
-	}
+	err := s.endpoints.Stop(ctx)
 	s.waiter.stop()
-	return err
+	if err != nil {
+		return fmt.Errorf("query service: stop: %w", err)
+	}
+	return nil
 }
 
 // Stopped is closed once Stop has been called.
-func (s *QueryService) Stopped() <-chan struct{} { return s.stopped }
+func (s *QueryService) Stopped() <-chan struct{} { return s.endpoints.Stopped() }
 
 func (s *QueryService) endpointSubject(query string) string {
 	return s.cfg.Prefix + ".query.*." + query
 }
 
-// handler hands each request to a goroutine, at most MaxInFlight at once;
-// when all slots are taken the endpoint waits, which pushes back on NATS.
-func (s *QueryService) handler(ep queryEndpoint) micro.Handler {
-	return micro.HandlerFunc(func(req micro.Request) {
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.ctx.Done():
-			respondQueryError(req, &QueryError{Code: CodeUnavailable, Message: "query service is stopping"})
-			return
-		}
-		s.running.Add(1)
-		go func() {
-			defer func() { <-s.slots; s.running.Done() }()
-			s.serve(req, ep)
-		}()
-	})
-}
-
-func (s *QueryService) serve(req micro.Request, ep queryEndpoint) {
-	guild, qerr := s.guildOf(req.Subject(), ep)
+// serve answers one request of endpoint ep.
+func (s *QueryService) serve(ctx context.Context, req wire.Request, ep queryEndpoint) (any, *QueryError) {
+	guild, qerr := s.guildOf(req.Subject, ep)
 	if qerr != nil {
-		respondQueryError(req, qerr)
-		return
+		return nil, qerr
 	}
 	// The wait for min_seq has its own bound; the database work has
 	// QueryTimeout on top of it.
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.MinSeqWait+s.cfg.QueryTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MinSeqWait+s.cfg.QueryTimeout)
 	defer cancel()
-	res, err := ep.serve(s, ctx, guild, req.Data())
+	res, err := ep.serve(s, ctx, guild, req.Data)
 	if err != nil {
 		qe := toQueryError(err)
 		switch {
@@ -322,18 +251,9 @@ func (s *QueryService) serve(req micro.Request, ep queryEndpoint) {
 		case qe.Code == CodeUnavailable && !errors.Is(err, context.Canceled):
 			s.cfg.Logger.Warn("query unavailable", "query", ep.name, "guild_id", guild, "error", err)
 		}
-		respondQueryError(req, qe)
-		return
+		return nil, qe
 	}
-	body, err := json.Marshal(res)
-	if err != nil {
-		s.cfg.Logger.Error("encode reply", "query", ep.name, "guild_id", guild, "error", err)
-		respondQueryError(req, &QueryError{Code: CodeInternal, Message: "internal error"})
-		return
-	}
-	if err := req.Respond(body); err != nil {
-		s.cfg.Logger.Warn("reply failed", "query", ep.name, "guild_id", guild, "error", err)
-	}
+	return res, nil
 }
 
 // guildOf reads the guild from <prefix>.query.<guild>.<query>.
@@ -343,16 +263,11 @@ func (s *QueryService) guildOf(subject string, ep queryEndpoint) (events.Snowfla
 		if ep.allGuilds {
 			return 0, nil
 		}
-		return 0, queryInvalidf("guild_id", "query %s needs one guild, not %q", ep.name, QueryAllGuilds)
+		return 0, wire.Invalidf("guild_id", "query %s needs one guild, not %q", ep.name, QueryAllGuilds)
 	}
 	g, err := events.ParseSnowflake(tok)
 	if err != nil {
-		return 0, queryInvalidf("guild_id", "subject %q: %v", subject, err)
+		return 0, wire.Invalidf("guild_id", "subject %q: %v", subject, err)
 	}
 	return g, nil
-}
-
-func respondQueryError(req micro.Request, e *QueryError) {
-	body, _ := json.Marshal(queryErrorReply{Error: e})
-	_ = req.Error(strconv.Itoa(e.Code.Status()), e.Message, body)
 }
