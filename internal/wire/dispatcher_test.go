@@ -105,6 +105,20 @@ func (b *dispatcherBundle) request(t *testing.T, subject string, body []byte) *n
 	return msg
 }
 
+// requestAsync sends a request from another goroutine; the channel gets
+// the reply, or a message holding the request's error.
+func (b *dispatcherBundle) requestAsync(subject string) <-chan *nats.Msg {
+	reply := make(chan *nats.Msg, 1)
+	go func() {
+		msg, err := b.conn.Request(subject, nil, 20*time.Second)
+		if err != nil {
+			msg = &nats.Msg{Data: []byte(err.Error())}
+		}
+		reply <- msg
+	}()
+	return reply
+}
+
 func TestDispatcherRepliesJSON(t *testing.T) {
 	t.Parallel()
 	b := setupDispatcher(t, 0)
@@ -173,20 +187,14 @@ func TestDispatcherBoundsInFlight(t *testing.T) {
 	t.Parallel()
 	const maxInFlight, n = 3, 10
 	b := setupDispatcher(t, maxInFlight)
-	replies := make(chan *nats.Msg, n)
-	for range n {
-		go func() {
-			msg, err := b.conn.Request("test.block", nil, 20*time.Second)
-			if err != nil {
-				msg = &nats.Msg{Data: []byte(err.Error())}
-			}
-			replies <- msg
-		}()
+	replies := make([]<-chan *nats.Msg, n)
+	for i := range replies {
+		replies[i] = b.requestAsync("test.block")
 	}
 	testenv.Eventually(t, 10*time.Second, func() bool { return b.in.Load() == maxInFlight }, "%d requests in flight", maxInFlight)
 	b.releaseAll()
-	for range n {
-		if msg := <-replies; string(msg.Data) != `"released"` {
+	for _, reply := range replies {
+		if msg := <-reply; string(msg.Data) != `"released"` {
 			t.Fatalf("reply %s", msg.Data)
 		}
 	}
@@ -198,14 +206,7 @@ func TestDispatcherBoundsInFlight(t *testing.T) {
 func TestDispatcherStopWaitsForRequests(t *testing.T) {
 	t.Parallel()
 	b := setupDispatcher(t, 0)
-	reply := make(chan *nats.Msg, 1)
-	go func() {
-		msg, err := b.conn.Request("test.block", nil, 20*time.Second)
-		if err != nil {
-			msg = &nats.Msg{Data: []byte(err.Error())}
-		}
-		reply <- msg
-	}()
+	reply := b.requestAsync("test.block")
 	testenv.Eventually(t, 10*time.Second, func() bool { return b.in.Load() == 1 }, "the request in flight")
 	stopped := make(chan error, 1)
 	go func() { stopped <- b.d.Stop(context.Background()) }()
@@ -233,14 +234,7 @@ func TestDispatcherStopWaitsForRequests(t *testing.T) {
 func TestDispatcherStopCancelsWhenItsContextEnds(t *testing.T) {
 	t.Parallel()
 	b := setupDispatcher(t, 0)
-	reply := make(chan *nats.Msg, 1)
-	go func() {
-		msg, err := b.conn.Request("test.block", nil, 20*time.Second)
-		if err != nil {
-			msg = &nats.Msg{Data: []byte(err.Error())}
-		}
-		reply <- msg
-	}()
+	reply := b.requestAsync("test.block")
 	testenv.Eventually(t, 10*time.Second, func() bool { return b.in.Load() == 1 }, "the request in flight")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
