@@ -48,6 +48,12 @@ func benchQueries(b *testing.B) (*Queries, int) {
 			return
 		}
 		benchModel.pool = pool
+		b.Cleanup(func() {
+			if benchModel.q != nil {
+				benchModel.q.Close()
+			}
+			pool.Close()
+		})
 		store, err := NewStore(pool, SchemaDefault)
 		if err == nil {
 			err = store.Migrate(context.Background())
