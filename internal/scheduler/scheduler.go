@@ -224,6 +224,7 @@ func keyOf(p projection.PendingExpiry) string {
 // lead reads pending expiries every PollInterval and fires each at its
 // moment, until the lease is lost or ctx ends.
 func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) {
+	ctx, cancel := context.WithCancel(ctx)
 	var (
 		due      dueHeap
 		known    = map[string]time.Time{} // scheduled or fired, with when to forget it
@@ -235,6 +236,7 @@ func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) {
 		lastHeld = s.cfg.Now()
 	)
 	defer func() {
+		cancel() // workers waiting to hand in a result give up
 		poll.Stop()
 		timer.Stop()
 		inflight.Wait()
@@ -268,20 +270,36 @@ func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) {
 			}
 		}
 	}
+	settle := func(r result) {
+		if r.ok {
+			known[r.key] = s.cfg.Now().Add(time.Minute)
+		} else {
+			delete(known, r.key) // read again on the next poll
+		}
+	}
 	read()
 	for {
 		now := s.cfg.Now()
 		for due.Len() > 0 && !due[0].p.ExpiresAt.After(now) {
 			it := heap.Pop(&due).(item)
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
+			// Wait for a free worker, taking results meanwhile: the
+			// workers hand their results to this loop, so it must not
+			// wait on the slots alone.
+			for acquired := false; !acquired; {
+				select {
+				case slots <- struct{}{}:
+					acquired = true
+				case r := <-results:
+					settle(r)
+				case <-ctx.Done():
+					return
+				}
 			}
 			inflight.Add(1)
 			go func() {
-				defer func() { <-slots; inflight.Done() }()
+				defer inflight.Done()
 				err := s.cfg.Expire(ctx, it.p)
+				<-slots
 				late := s.cfg.Now().Sub(it.p.ExpiresAt)
 				if s.cfg.OnExpire != nil {
 					s.cfg.OnExpire(it.p, late, err)
@@ -304,11 +322,7 @@ func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) {
 		case <-ctx.Done():
 			return
 		case r := <-results:
-			if r.ok {
-				known[r.key] = s.cfg.Now().Add(time.Minute)
-			} else {
-				delete(known, r.key) // read again on the next poll
-			}
+			settle(r)
 		case <-poll.C:
 			if s.cfg.Now().Sub(lastHeld) > s.cfg.StandbyPoll {
 				if !lease.Held(ctx) {

@@ -57,7 +57,7 @@ func setup(t *testing.T) *bundle {
 	if err := b.store.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	p, err := projection.NewProjector(projection.ProjectorConfig{JetStream: b.js, Store: b.store, Projection: projection.NewCasesProjection(nil)})
+	p, err := projection.NewProjector(projection.ProjectorConfig{JetStream: b.js, Store: b.store, Projection: projection.NewCasesProjection(nil), Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,11 +134,27 @@ func TestEveryExpiryOnceAndOnTimeWithTwoSchedulersOneKilled(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the standby did not take over")
 	}
-	testenv.Eventually(t, 30*time.Second, func() bool {
+	expiredCount := func() int {
 		var expired int
-		err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM modledger.cases WHERE expired_at IS NOT NULL`).Scan(&expired)
-		return err == nil && expired == n
-	}, "not every case expired")
+		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM modledger.cases WHERE expired_at IS NOT NULL`).Scan(&expired)
+		return expired
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for expiredCount() != n {
+		if time.Now().After(deadline) {
+			var cp int64
+			_ = b.pool.QueryRow(context.Background(), `SELECT seq FROM modledger.checkpoint`).Scan(&cp)
+			s, _ := b.js.Stream(context.Background(), command.StreamNameDefault)
+			info, _ := s.Info(context.Background(), jetstream.WithSubjectFilter("modledger.case.1.*.expired"))
+			var inStream uint64
+			for _, c := range info.State.Subjects {
+				inStream += c
+			}
+			t.Fatalf("after 30s %d of %d cases expired in the read model (checkpoint %d, stream last %d); %d expired events in the stream",
+				expiredCount(), n, cp, info.State.LastSeq, inStream)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// Every case has exactly one CaseExpired, within a second of its time.
 	codec, _ := events.NewCodec()
@@ -299,4 +315,35 @@ func streamCaseEvents(t *testing.T, b *bundle, guild events.Snowflake) []events.
 		}
 	}
 	return out
+}
+
+// A scheduler that starts (or takes over) with many expiries already due
+// fires them all, with few workers.
+func TestBacklogOfDueExpiriesWithFewWorkers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const n = 300
+	exp := time.Now().Add(500 * time.Millisecond)
+	p := command.OpenManyParams{Meta: command.Meta{CommandID: uuid.Must(uuid.NewV7()), ActorID: 9}}
+	for i := range n {
+		p.Cases = append(p.Cases, events.CaseFields{Type: aggregate.TypeTempban, UserID: events.Snowflake(1 + i), ModeratorID: 9, ExpiresAt: &exp})
+	}
+	if _, err := b.client.CaseOpenMany(t.Context(), 3, p); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(exp.Add(100 * time.Millisecond)))
+	s, err := scheduler.New(scheduler.Config{Store: b.store, Expire: scheduler.CommandExpirer(b.client, scheduler.SystemActorDefault),
+		Workers: 2, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		var expired int
+		err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM modledger.cases WHERE guild_id = 3 AND expired_at IS NOT NULL`).Scan(&expired)
+		return err == nil && expired == n
+	}, "the backlog of due expiries was not worked off")
 }
