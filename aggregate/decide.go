@@ -268,7 +268,7 @@ func decideUpdate(env Env, c *Case, cmd UpdateCase) ([]events.Payload, error) {
 		}
 	}
 	if cmd.Metadata != nil {
-		m, err := validMetadata(cmd.Metadata)
+		m, err := ValidMetadata(cmd.Metadata)
 		if err != nil {
 			return nil, err
 		}
@@ -385,7 +385,7 @@ func validateFields(env Env, f *events.CaseFields, base time.Time, imported bool
 		}
 	}
 	if f.Metadata != nil {
-		m, err := validMetadata(f.Metadata)
+		m, err := ValidMetadata(f.Metadata)
 		if err != nil {
 			return err
 		}
@@ -467,9 +467,11 @@ func validURL(field, s string) error {
 	return nil
 }
 
-// validMetadata checks that m is a JSON object of at most MaxMetadataBytes
-// and returns it compacted.
-func validMetadata(m json.RawMessage) (json.RawMessage, error) {
+// ValidMetadata checks that m is a JSON object of at most MaxMetadataBytes
+// that PostgreSQL's jsonb can hold (valid UTF-8, no NUL), and returns it
+// compacted. Its error is a *ValidationError on the field "metadata". The
+// read side checks metadata filters with it too.
+func ValidMetadata(m json.RawMessage) (json.RawMessage, error) {
 	if len(m) > MaxMetadataBytes*2 {
 		return nil, invalid("metadata", "at most %d bytes", MaxMetadataBytes)
 	}

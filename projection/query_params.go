@@ -183,7 +183,7 @@ func (f *CaseFilter) validate(q *Queries) error {
 		}
 	}
 	if f.Metadata != nil {
-		m, err := validMetadataFilter(f.Metadata)
+		m, err := aggregate.ValidMetadata(f.Metadata)
 		if err != nil {
 			return err
 		}
@@ -847,44 +847,6 @@ func validText(field, s string, max int) error {
 		return invalidParam(field, "is %d characters, at most %d", n, max)
 	}
 	return nil
-}
-
-// validMetadataFilter checks that m is a JSON object that jsonb can hold,
-// of at most aggregate.MaxMetadataBytes, and returns it compacted.
-func validMetadataFilter(m json.RawMessage) (json.RawMessage, error) {
-	if len(m) > 2*aggregate.MaxMetadataBytes {
-		return nil, invalidParam("metadata", "at most %d bytes", aggregate.MaxMetadataBytes)
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, m); err != nil {
-		return nil, invalidParam("metadata", "is not valid JSON")
-	}
-	b := buf.Bytes()
-	if len(b) == 0 || b[0] != '{' {
-		return nil, invalidParam("metadata", "must be a JSON object")
-	}
-	if len(b) > aggregate.MaxMetadataBytes {
-		return nil, invalidParam("metadata", "is %d bytes, at most %d", len(b), aggregate.MaxMetadataBytes)
-	}
-	if !utf8.Valid(b) || hasNULEscape(b) {
-		return nil, invalidParam("metadata", "must be valid UTF-8 without NUL characters")
-	}
-	return json.RawMessage(b), nil
-}
-
-// hasNULEscape reports whether the valid JSON b holds a \u0000 escape, which
-// jsonb cannot store.
-func hasNULEscape(b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' {
-			continue
-		}
-		if bytes.HasPrefix(b[i:], []byte(`\u0000`)) {
-			return true
-		}
-		i++ // skip the escaped character, which may be a backslash
-	}
-	return false
 }
 
 func utcDay(t time.Time) time.Time {
