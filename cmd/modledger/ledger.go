@@ -42,6 +42,7 @@ type ledgerFlags struct {
 	duplicateWindow time.Duration
 	logFormat       string
 	logLevel        string
+	minSeqWait      time.Duration
 }
 
 func (f *ledgerFlags) register(fs *flag.FlagSet, getenv func(string) string, logFormat string) {
@@ -50,6 +51,7 @@ func (f *ledgerFlags) register(fs *flag.FlagSet, getenv func(string) string, log
 	replicas, _ := strconv.Atoi(envDefault(getenv, "MODLEDGER_REPLICAS", "1"))
 	fs.IntVar(&f.replicas, "replicas", replicas, "stream replicas: 1 in dev, 3 in production (env MODLEDGER_REPLICAS)")
 	fs.DurationVar(&f.duplicateWindow, "duplicate-window", durationEnv(getenv, "MODLEDGER_DUPLICATE_WINDOW", command.DuplicateWindowDefault), "how long retried command ids are recognised by the server, at least 2m (env MODLEDGER_DUPLICATE_WINDOW)")
+	fs.DurationVar(&f.minSeqWait, "min-seq-wait", durationEnv(getenv, "MODLEDGER_MIN_SEQ_WAIT", projection.MinSeqWaitDefault), "how long a query with min_seq waits for the read model before it answers unavailable (env MODLEDGER_MIN_SEQ_WAIT)")
 	fs.StringVar(&f.logFormat, "log-format", envDefault(getenv, "MODLEDGER_LOG_FORMAT", logFormat), "log format: text or json (env MODLEDGER_LOG_FORMAT)")
 	fs.StringVar(&f.logLevel, "log-level", envDefault(getenv, "MODLEDGER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env MODLEDGER_LOG_LEVEL)")
 }
@@ -158,12 +160,13 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 			}
 		case roleQuery:
 			var q *projection.Queries
-			if q, err = projection.NewQueries(deps.pool, deps.db.schema, &projection.QueriesOpts{Logger: logger.With("role", roleQuery)}); err != nil {
+			if q, err = projection.NewQueries(deps.pool, deps.db.schema, &projection.QueriesOpts{Logger: logger.With("role", roleQuery), MinSeqWait: lf.minSeqWait}); err != nil {
 				break
 			}
 			var qs *projection.QueryService
 			qs, err = projection.NewQueryService(projection.QueryServiceConfig{
 				Conn: deps.nc, Queries: q, Store: store, Prefix: lf.prefix, Logger: logger.With("role", roleQuery),
+				MinSeqWait: lf.minSeqWait,
 			})
 			if err == nil {
 				err = qs.Start(ctx)
