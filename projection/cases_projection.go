@@ -308,12 +308,16 @@ func copyEvents(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 		if err != nil {
 			return fmt.Errorf("encode event %d: %w", e.Seq, err)
 		}
+		var cmd *string
+		if e.Command != "" {
+			cmd = &e.Command
+		}
 		rows[i] = []any{int64(e.Seq), int64(e.GuildID), int64(e.CaseNumber), e.CaseID, string(e.Event), e.EventID,
-			int32(e.SchemaVersion), int64(e.ActorID), e.CommandID, e.CorrelationID, e.OccurredAt, data}
+			int32(e.SchemaVersion), int64(e.ActorID), e.CommandID, cmd, e.CorrelationID, e.OccurredAt, data}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"case_events"},
 		[]string{"seq", "guild_id", "case_number", "case_id", "event", "event_id", "schema_version", "actor_id",
-			"command_id", "correlation_id", "occurred_at", "data"},
+			"command_id", "command", "correlation_id", "occurred_at", "data"},
 		pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)

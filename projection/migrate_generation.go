@@ -9,20 +9,29 @@ import (
 )
 
 // runMigrations creates schema if needed and applies p's migrations to it.
-func runMigrations(ctx context.Context, conn *pgx.Conn, schema string, p Projection) error {
+// It reports whether any migration ran.
+func runMigrations(ctx context.Context, conn *pgx.Conn, schema string, p Projection) (bool, error) {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return fmt.Errorf("create schema %s: %w", schema, err)
+		return false, fmt.Errorf("create schema %s: %w", schema, err)
 	}
 	m, err := migrate.NewMigrator(ctx, conn, pgx.Identifier{schema, "schema_version"}.Sanitize())
 	if err != nil {
-		return fmt.Errorf("migrate %s: %w", schema, err)
+		return false, fmt.Errorf("migrate %s: %w", schema, err)
 	}
 	m.Data["schema"] = pgx.Identifier{schema}.Sanitize()
 	if err := m.LoadMigrations(p.Migrations()); err != nil {
-		return fmt.Errorf("migrate %s: %w", schema, err)
+		return false, fmt.Errorf("migrate %s: %w", schema, err)
+	}
+	before, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return false, fmt.Errorf("migrate %s: %w", schema, err)
 	}
 	if err := m.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate %s: %w", schema, err)
+		return false, fmt.Errorf("migrate %s: %w", schema, err)
 	}
-	return nil
+	after, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return false, fmt.Errorf("migrate %s: %w", schema, err)
+	}
+	return after != before, nil
 }

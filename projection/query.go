@@ -450,7 +450,7 @@ func (q *Queries) caseHistory(ctx context.Context, guild events.Snowflake, p *Ca
 			name             string
 		)
 		if err := rows.Scan(&seq, &w.EventID, &name, &w.SchemaVersion, &g, &n, &w.CaseID, &w.OccurredAt,
-			&actor, &w.CommandID, &w.CorrelationID, &w.Data); err != nil {
+			&actor, &w.CommandID, &w.Command, &w.CorrelationID, &w.Data); err != nil {
 			return nil, err
 		}
 		w.Event, w.GuildID, w.CaseNumber, w.ActorID = events.Name(name), events.Snowflake(g), uint32(n), events.Snowflake(actor)

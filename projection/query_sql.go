@@ -36,7 +36,7 @@ const (
 		FROM {cases} c WHERE c.guild_id = $1 AND c.case_number = $2`
 
 	sqlCaseHistory = `SELECT seq, event_id, event, schema_version, guild_id, case_number, case_id,
-			occurred_at, actor_id, command_id, correlation_id, data
+			occurred_at, actor_id, command_id, coalesce(command, ''), correlation_id, data
 		FROM {case_events} WHERE guild_id = $1 AND case_number = $2 ORDER BY seq`
 
 	sqlUserRestriction = `SELECT family, case_number, type, expires_at, since

@@ -3,9 +3,11 @@ package projection
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/modledger/modledger/aggregate"
@@ -113,4 +115,57 @@ func TestProjectorRebuildsWhenItsCodeIsNewer(t *testing.T) {
 	w.run(t.Context(), t, 100, 4, 7)
 	b.waitCaughtUp(t, 30*time.Second)
 	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
+}
+
+// casesUpTo is the cases projection with only its first n migrations, as
+// an older build had it.
+type casesUpTo struct {
+	*CasesProjection
+	n int
+}
+
+func (c casesUpTo) Migrations() fs.FS {
+	all := c.CasesProjection.Migrations()
+	names, _ := fs.Glob(all, "*.sql")
+	out := fstest.MapFS{}
+	for _, name := range names[:c.n] {
+		b, _ := fs.ReadFile(all, name)
+		out[name] = &fstest.MapFile{Data: b}
+	}
+	return out
+}
+
+// A migration applied in place to the active generation shows through the
+// control schema's views: they are made again.
+func TestInPlaceMigrationRepointsTheViews(t *testing.T) {
+	t.Parallel()
+	pool := testenv.PostgresPool(t)
+	store, err := NewStore(pool, SchemaDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	hasCommand := func() bool {
+		var n int
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM information_schema.columns
+			WHERE table_schema = 'modledger' AND table_name = 'case_events' AND column_name = 'command'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	if _, err := store.Activate(t.Context(), casesUpTo{NewCasesProjection(nil), 2}); err != nil {
+		t.Fatal(err)
+	}
+	if hasCommand() {
+		t.Fatal("the old generation's view already has the command column")
+	}
+	gen, err := store.Activate(t.Context(), NewCasesProjection(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen.Number != 1 || !hasCommand() {
+		t.Fatalf("generation %d; the view shows the new column: %v", gen.Number, hasCommand())
+	}
 }

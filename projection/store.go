@@ -69,7 +69,13 @@ func (s *Store) Activate(ctx context.Context, p Projection) (Generation, error) 
 		}
 		if num != nil {
 			gen = Generation{Number: *num, Schema: *schema, Version: *version}
-			return runMigrations(ctx, conn, gen.Schema, p)
+			changed, err := runMigrations(ctx, conn, gen.Schema, p)
+			if err != nil || !changed {
+				return err
+			}
+			// A view shows the columns its table had when it was made:
+			// make them again, so that new columns show.
+			return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return s.pointViews(ctx, tx, p, gen) })
 		}
 		g, err := s.createGeneration(ctx, conn, p)
 		if err != nil {
@@ -124,7 +130,7 @@ func (s *Store) createGeneration(ctx context.Context, conn *pgx.Conn, p Projecti
 		return Generation{}, err
 	}
 	g := Generation{Number: n, Schema: fmt.Sprintf("%s_%s_g%d", s.schema, p.Name(), n), Version: p.Version()}
-	if err := runMigrations(ctx, conn, g.Schema, p); err != nil {
+	if _, err := runMigrations(ctx, conn, g.Schema, p); err != nil {
 		return Generation{}, err
 	}
 	_, err := conn.Exec(ctx, `INSERT INTO `+pgx.Identifier{g.Schema, "checkpoint"}.Sanitize()+

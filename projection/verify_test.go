@@ -148,17 +148,17 @@ func verifyReadModel(t testing.TB, pool *pgxpool.Pool, schema string, reg *aggre
 	}
 
 	// The audit log: every event once, personal text gone where redacted.
-	erows, err := tx.Query(ctx, `SELECT seq, guild_id, case_number, event, event_id, command_id, data FROM case_events ORDER BY seq`)
+	erows, err := tx.Query(ctx, `SELECT seq, guild_id, case_number, event, event_id, command_id, coalesce(command, ''), data FROM case_events ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	i := 0
 	for erows.Next() {
 		var seq, g, n int64
-		var name string
+		var name, cmd string
 		var eventID, commandID [16]byte
 		var data []byte
-		if err := erows.Scan(&seq, &g, &n, &name, &eventID, &commandID, &data); err != nil {
+		if err := erows.Scan(&seq, &g, &n, &name, &eventID, &commandID, &cmd, &data); err != nil {
 			t.Fatal(err)
 		}
 		if i >= len(evs) {
@@ -167,7 +167,7 @@ func verifyReadModel(t testing.TB, pool *pgxpool.Pool, schema string, reg *aggre
 		e := evs[i]
 		i++
 		if uint64(seq) != e.Seq || events.Snowflake(g) != e.GuildID || uint32(n) != e.CaseNumber || name != string(e.Event) ||
-			eventID != e.EventID || commandID != e.CommandID {
+			eventID != e.EventID || commandID != e.CommandID || cmd != e.Command {
 			t.Fatalf("audit log row %d: seq %d %d/%d %s, want seq %d %d/%d %s", i, seq, g, n, name, e.Seq, e.GuildID, e.CaseNumber, e.Event)
 		}
 		want, _ := json.Marshal(e.Data)
