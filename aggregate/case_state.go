@@ -80,8 +80,12 @@ type Case struct {
 	Deleted    bool            `json:"deleted"`
 	DeletedAt  *time.Time      `json:"deleted_at,omitempty"`
 	Redacted   bool            `json:"redacted"`
-	// Notes are the case's notes, oldest first.
-	Notes []Note `json:"notes"`
+	// Notes are the case's notes, oldest first. A case from a list query
+	// carries none (nil, left out of its JSON); NoteCount says how many
+	// it has.
+	Notes []Note `json:"notes,omitzero"`
+	// NoteCount is how many notes the case has.
+	NoteCount int `json:"note_count"`
 	// ReasonHistory holds every reason the case has had, oldest first; the
 	// last entry is the current reason.
 	ReasonHistory []ReasonChange `json:"reason_history"`
@@ -184,6 +188,7 @@ func (c *Case) Apply(e events.Event) error {
 		c.Reason = p.Reason
 		c.ReasonHistory = append(c.ReasonHistory, ReasonChange{Reason: p.Reason, ChangedBy: e.ActorID, ChangedAt: at})
 	case events.CaseNoteAdded:
+		c.NoteCount++
 		c.Notes = append(c.Notes, Note{NoteID: p.NoteID, AuthorID: p.AuthorID, Text: p.Text,
 			EvidenceURLs: append([]string(nil), p.EvidenceURLs...), CreatedAt: at})
 	case events.CaseExpiryChanged:

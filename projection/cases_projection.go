@@ -100,9 +100,6 @@ func contributionOf(c *aggregate.Case) contribution {
 type touched struct {
 	state  *aggregate.Case
 	before contribution
-	// storedNotes is the note count in the table before the batch; the
-	// state holds only the notes the batch appends.
-	storedNotes int32
 }
 
 // Apply folds the events into the cases they belong to, with the same
@@ -226,7 +223,7 @@ func (r *caseRow) toCase() (*aggregate.Case, error) {
 		ExpiryProcessedBy: snowflakePtr(r.expiryProcessedBy), UserRoles: make([]events.Snowflake, len(r.userRoles)),
 		ModLogMessageID: snowflakePtr(r.modLogMessageID), ModLogChannelID: snowflakePtr(r.modLogChannelID),
 		Metadata: json.RawMessage(r.metadata), Source: r.source, CreatedAt: r.createdAt.UTC(), UpdatedAt: r.updatedAt.UTC(),
-		Deleted: r.deleted, DeletedAt: utcPtr(r.deletedAt), Redacted: r.redacted, Notes: []aggregate.Note{},
+		Deleted: r.deleted, DeletedAt: utcPtr(r.deletedAt), Redacted: r.redacted, NoteCount: int(r.noteCount),
 		Version: uint64(r.version), Events: int(r.eventCount),
 	}
 	for i, role := range r.userRoles {
@@ -287,7 +284,7 @@ func loadCases(ctx context.Context, tx pgx.Tx, keys []caseKey) (map[caseKey]*tou
 		if err != nil {
 			return nil, err
 		}
-		out[caseKey{c.GuildID, c.CaseNumber}] = &touched{state: c, before: contributionOf(c), storedNotes: r.noteCount}
+		out[caseKey{c.GuildID, c.CaseNumber}] = &touched{state: c, before: contributionOf(c)}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load cases: %w", err)
@@ -388,7 +385,7 @@ func caseRowValues(t *touched) []any {
 		int64(c.ModeratorID), c.Reason, string(c.Status), c.ExpiresAt, c.ExpiredAt, c.ExpiryProcessed,
 		c.ExpiryProcessedAt, int64Ptr(c.ExpiryProcessedBy), roles, int64Ptr(c.ModLogMessageID),
 		int64Ptr(c.ModLogChannelID), json.RawMessage(c.Metadata), c.Source, ext, c.CreatedAt, c.UpdatedAt, c.Deleted,
-		c.DeletedAt, c.Redacted, json.RawMessage(history), t.storedNotes + int32(len(c.Notes)), int64(c.Version), int32(c.Events)}
+		c.DeletedAt, c.Redacted, json.RawMessage(history), int32(c.NoteCount), int64(c.Version), int32(c.Events)}
 }
 
 // Redaction blanks the personal text of a case's earlier events and notes.
