@@ -109,9 +109,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// Start returns quickly, but enabling JetStream reads the store
 	// directory, which can take a while for a large one; run it aside so
 	// the wait below can honour ctx.
-	go inner.Start()
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		inner.Start()
+	}()
 
 	if err := s.waitReady(ctx, adapter.fatal); err != nil {
+		// Let Start finish first: a server shut down while it still sets
+		// up JetStream goes on writing to the store directory.
+		<-started
 		s.Shutdown()
 		return nil, err
 	}
