@@ -18,8 +18,14 @@ func TestNATS(t *testing.T) {
 	}
 
 	// Core NATS between two connections.
-	sub, err := env.Conn(t).SubscribeSync("testenv.ping")
+	subConn := env.Conn(t)
+	sub, err := subConn.SubscribeSync("testenv.ping")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The server must have the subscription before the other connection
+	// publishes.
+	if err := subConn.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	pub := env.Conn(t)
