@@ -203,38 +203,15 @@ func (p *Projector) setActive(v bool) {
 // the lock (and waits again), ctx ends, or an event cannot be applied.
 func (p *Projector) run(ctx context.Context) error {
 	name := p.cfg.Projection.Name()
-	for {
-		lead, err := leadership.TryAcquire(ctx, p.cfg.Store.pool, "modledger.projector."+p.cfg.Store.schema+"."+name)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			p.cfg.Logger.Warn("cannot reach PostgreSQL to take the projection lead; retrying", "projection", name, "error", err)
-			if err := sleep(ctx, p.cfg.StandbyPoll); err != nil {
-				return err
-			}
-			continue
-		}
-		if lead == nil {
-			if err := sleep(ctx, p.cfg.StandbyPoll); err != nil {
-				return err
-			}
-			continue
-		}
-		p.setActive(true)
-		p.cfg.Logger.Info("projector active", "projection", name)
-		err = p.project(ctx, lead)
-		p.setActive(false)
-		lead.Release()
-		if errors.Is(err, errLeadLost) {
-			p.cfg.Logger.Warn("projector lost its lead; standing by", "projection", name)
-			continue
-		}
-		return err
-	}
+	key := "modledger.projector." + p.cfg.Store.schema + "." + name
+	return leadership.Run(ctx, p.cfg.Store.pool, key, p.cfg.StandbyPoll, p.cfg.Logger,
+		func(ctx context.Context, lead *leadership.Lease) error {
+			p.setActive(true)
+			defer p.setActive(false)
+			p.cfg.Logger.Info("projector active", "projection", name)
+			return p.project(ctx, lead)
+		})
 }
-
-var errLeadLost = errors.New("projector lead lost")
 
 // project consumes and applies while this projector holds the lead.
 func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
@@ -271,7 +248,7 @@ func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 		}
 		if time.Since(lastCheck) > p.cfg.StandbyPoll {
 			if !lead.Held(ctx) {
-				return errLeadLost
+				return leadership.ErrLost
 			}
 			lastCheck = time.Now()
 		}

@@ -7,7 +7,9 @@ package leadership
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,4 +58,38 @@ func (l *Lease) Release() {
 		_ = l.conn.Conn().Close(ctx)
 	}
 	l.conn.Release()
+}
+
+// ErrLost is returned by a leader's work when it finds that its lease is no
+// longer held; Run then stands by and tries again.
+var ErrLost = errors.New("lead lost")
+
+// Run takes the lead named key whenever it can and calls lead while it
+// holds it, until ctx ends or lead returns an error other than ErrLost. While
+// another session leads, or PostgreSQL cannot be reached, it tries again
+// every poll.
+func Run(ctx context.Context, pool *pgxpool.Pool, key string, poll time.Duration, logger *slog.Logger,
+	lead func(ctx context.Context, l *Lease) error) error {
+	for {
+		l, err := TryAcquire(ctx, pool, key)
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("cannot reach PostgreSQL to take the lead; retrying", "lead", key, "error", err)
+		}
+		if l == nil {
+			t := time.NewTimer(poll)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		err = lead(ctx, l)
+		l.Release()
+		if !errors.Is(err, ErrLost) {
+			return err
+		}
+		logger.Warn("lost the lead; standing by", "lead", key)
+	}
 }

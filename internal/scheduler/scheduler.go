@@ -173,22 +173,13 @@ func (s *Scheduler) setLeading(v bool) {
 
 // run waits for the lead, then schedules until it loses it or ctx ends.
 func (s *Scheduler) run(ctx context.Context) {
-	key := "modledger.scheduler." + s.cfg.Store.Schema()
-	for ctx.Err() == nil {
-		lease, err := leadership.TryAcquire(ctx, s.cfg.Store.Pool(), key)
-		if err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Warn("cannot reach PostgreSQL to take the scheduler lead; retrying", "error", err)
-		}
-		if lease == nil {
-			sleep(ctx, s.cfg.StandbyPoll)
-			continue
-		}
-		s.setLeading(true)
-		s.cfg.Logger.Info("expiry scheduler leading")
-		s.lead(ctx, lease)
-		s.setLeading(false)
-		lease.Release()
-	}
+	_ = leadership.Run(ctx, s.cfg.Store.Pool(), "modledger.scheduler."+s.cfg.Store.Schema(), s.cfg.StandbyPoll, s.cfg.Logger,
+		func(ctx context.Context, lease *leadership.Lease) error {
+			s.setLeading(true)
+			defer s.setLeading(false)
+			s.cfg.Logger.Info("expiry scheduler leading")
+			return s.lead(ctx, lease)
+		})
 }
 
 // item is one expiry the leader will fire.
@@ -223,7 +214,9 @@ func keyOf(p projection.PendingExpiry) string {
 
 // lead reads pending expiries every PollInterval and fires each at its
 // moment, until the lease is lost or ctx ends.
-func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) {
+// lead reads pending expiries and fires them until it loses the lease
+// (leadership.ErrLost) or ctx ends.
+func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var (
 		due      dueHeap
@@ -292,7 +285,7 @@ func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) {
 				case r := <-results:
 					settle(r)
 				case <-ctx.Done():
-					return
+					return ctx.Err()
 				}
 			}
 			inflight.Add(1)
@@ -320,28 +313,18 @@ func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		case r := <-results:
 			settle(r)
 		case <-poll.C:
 			if s.cfg.Now().Sub(lastHeld) > s.cfg.StandbyPoll {
 				if !lease.Held(ctx) {
-					s.cfg.Logger.Warn("expiry scheduler lost its lead; standing by")
-					return
+					return leadership.ErrLost
 				}
 				lastHeld = s.cfg.Now()
 			}
 			read()
 		case <-timer.C:
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
 	}
 }
