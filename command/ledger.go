@@ -87,6 +87,7 @@ type ledger struct {
 	codec      *events.Codec
 	window     time.Duration
 	apiTimeout time.Duration
+	metrics    *metrics
 }
 
 // withTimeout gives ctx the ledger's API timeout when it has no deadline.
@@ -279,7 +280,9 @@ func (l *ledger) findCommand(ctx context.Context, filter string, commandID uuid.
 // append stores msgs: one message as a plain publish, more as one atomic
 // batch. The acknowledgement's Seq is the last message's sequence; an
 // atomic batch's messages have consecutive sequences.
-func (l *ledger) append(ctx context.Context, msgs []outMsg) (pubAck, error) {
+func (l *ledger) append(ctx context.Context, msgs []outMsg) (ack pubAck, err error) {
+	start := time.Now()
+	defer func() { l.metrics.observeAppend(len(msgs), time.Since(start), err) }()
 	ctx, cancel := l.withTimeout(ctx)
 	defer cancel()
 	batchID := ""
@@ -317,7 +320,6 @@ func (l *ledger) append(ctx context.Context, msgs []outMsg) (pubAck, error) {
 		}
 		reply = r
 	}
-	var ack pubAck
 	if err := json.Unmarshal(reply.Data, &ack); err != nil {
 		return pubAck{}, transient(fmt.Errorf("publish: unreadable acknowledgement %q", reply.Data))
 	}

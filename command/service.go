@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
@@ -61,6 +62,10 @@ type Config struct {
 	RetryTimeout time.Duration
 	// CacheSize bounds the cached guild and case positions. Defaults to 100000.
 	CacheSize int
+	// Registerer receives the service's Prometheus metrics: commands by
+	// name and outcome, command latency, appends by outcome, append latency
+	// and batch size, retries by reason. Nil: no metrics.
+	Registerer prometheus.Registerer
 }
 
 // WithDefaults returns a copy of c with unset fields at their defaults.
@@ -122,6 +127,7 @@ type Service struct {
 	cases  *positionCache[caseKey, *caseState]
 
 	endpoints *wire.Dispatcher
+	metrics   *metrics
 }
 
 // NewService returns a service; Start makes it answer.
@@ -134,13 +140,18 @@ func NewService(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("command service: %w", err)
+	}
 	subj := events.Subjects{Prefix: cfg.Stream.Prefix}
 	s := &Service{
-		cfg:  cfg,
-		subj: subj,
+		cfg:     cfg,
+		subj:    subj,
+		metrics: m,
 		ledger: &ledger{
 			nc: cfg.Conn, stream: cfg.Stream.Name, subjects: subj, codec: codec,
-			window: cfg.Stream.DuplicateWindow, apiTimeout: cfg.APITimeout,
+			window: cfg.Stream.DuplicateWindow, apiTimeout: cfg.APITimeout, metrics: m,
 		},
 		guilds: newPositionCache[events.Snowflake](cfg.CacheSize, func() *guildPosition { return &guildPosition{} }),
 		cases:  newPositionCache[caseKey](cfg.CacheSize, func() *caseState { return &caseState{} }),
@@ -161,6 +172,7 @@ func NewService(cfg Config) (*Service, error) {
 		},
 		Endpoints:    eps,
 		Kind:         "command",
+		Metrics:      m.requestMetrics(),
 		MaxInFlight:  cfg.MaxInFlight,
 		FlushTimeout: cfg.APITimeout,
 		Logger:       cfg.Logger,
@@ -280,6 +292,7 @@ func retry[T any](ctx context.Context, s *Service, op func() (T, error)) (T, err
 		if time.Now().After(deadline) {
 			return zero, fmt.Errorf("%w: gave up after %d attempts: %w", ErrUnavailable, attempt, err)
 		}
+		s.metrics.observeRetry(err)
 		wait := b.NextBackOff()
 		if errors.Is(err, errWrongLastSeq) || errors.Is(err, errDuplicate) {
 			wait = rand.N(time.Millisecond)

@@ -11,6 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
@@ -63,6 +64,10 @@ type ProjectorConfig struct {
 	// OnBatch, when set, is called after each committed batch with the
 	// number of events applied and the new checkpoint (metrics, tests).
 	OnBatch func(applied int, checkpoint uint64)
+	// Registerer receives the projector's Prometheus metrics: events
+	// applied, batch sizes and batch latency. Nil: no metrics. Lag is
+	// measured by a LagCollector.
+	Registerer prometheus.Registerer
 }
 
 func (c ProjectorConfig) withDefaults() ProjectorConfig {
@@ -92,8 +97,9 @@ func (c ProjectorConfig) withDefaults() ProjectorConfig {
 // projectors of one projection, one is active (it holds a PostgreSQL
 // advisory lock) and the others stand by.
 type Projector struct {
-	cfg   ProjectorConfig
-	codec *events.Codec
+	cfg     ProjectorConfig
+	codec   *events.Codec
+	metrics *projectorMetrics
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -126,7 +132,11 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Projector{cfg: cfg, codec: codec, done: make(chan struct{})}, nil
+	m, err := newProjectorMetrics(cfg.Registerer, cfg.Projection.Name())
+	if err != nil {
+		return nil, fmt.Errorf("projector: %w", err)
+	}
+	return &Projector{cfg: cfg, codec: codec, metrics: m, done: make(chan struct{})}, nil
 }
 
 // ConsumerName is the durable consumer of a projection.
@@ -281,6 +291,7 @@ func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 			applied int
 			cp      uint64
 		}
+		start := time.Now()
 		r, err := retryDB(ctx, p.cfg.Logger, func() (result, error) {
 			applied, cp, err := p.cfg.Store.ApplyBatch(ctx, proj, evs)
 			return result{applied, cp}, err
@@ -292,6 +303,7 @@ func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 		if err := last.Ack(); err != nil {
 			p.cfg.Logger.Warn("ack failed; the batch will be redelivered and skipped", "projection", proj.Name(), "error", err)
 		}
+		p.metrics.observe(len(evs), r.applied, time.Since(start))
 		if p.cfg.OnBatch != nil {
 			p.cfg.OnBatch(r.applied, r.cp)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/modledger/modledger/events"
 	"github.com/modledger/modledger/internal/wire"
@@ -59,6 +60,9 @@ type QueryServiceConfig struct {
 	MaxInFlight int
 	// Version is the version reported to `nats micro info`. Defaults to "0.1.0".
 	Version string
+	// Registerer receives the service's Prometheus metrics: queries by
+	// name and outcome, and query latency. Nil: no metrics.
+	Registerer prometheus.Registerer
 }
 
 // WithDefaults returns a copy of c with unset fields at their defaults.
@@ -126,6 +130,10 @@ func NewQueryService(cfg QueryServiceConfig) (*QueryService, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("query service config: %w", err)
 	}
+	m, err := wire.NewRequestMetrics(cfg.Registerer, "query")
+	if err != nil {
+		return nil, fmt.Errorf("query service: %w", err)
+	}
 	s := &QueryService{cfg: cfg, waiter: newCheckpointWaiter(cfg.Store, cfg.MinSeqWait, cfg.Logger)}
 	var eps []wire.Endpoint
 	for _, ep := range queryEndpoints() {
@@ -145,6 +153,7 @@ func NewQueryService(cfg QueryServiceConfig) (*QueryService, error) {
 		Kind:        "query",
 		MaxInFlight: cfg.MaxInFlight,
 		Logger:      cfg.Logger,
+		Metrics:     m,
 	})
 	return s, nil
 }

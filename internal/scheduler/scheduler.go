@@ -29,6 +29,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/modledger/modledger/internal/leadership"
 	"github.com/modledger/modledger/projection"
 )
@@ -69,6 +71,9 @@ type Config struct {
 	// OnExpire, when set, is called after each Expire with its error and
 	// how late it ran (metrics, tests).
 	OnExpire func(p projection.PendingExpiry, late time.Duration, err error)
+	// Registerer receives the scheduler's Prometheus metrics: expiries by
+	// outcome, lateness, and whether it leads. Nil: no metrics.
+	Registerer prometheus.Registerer
 }
 
 func (c Config) withDefaults() Config {
@@ -95,7 +100,8 @@ func (c Config) withDefaults() Config {
 
 // Scheduler runs the expiry loop.
 type Scheduler struct {
-	cfg Config
+	cfg     Config
+	metrics *metrics
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -119,7 +125,11 @@ func New(cfg Config) (*Scheduler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("scheduler config: %w", err)
 	}
-	return &Scheduler{cfg: cfg, done: make(chan struct{})}, nil
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	return &Scheduler{cfg: cfg, metrics: m, done: make(chan struct{})}, nil
 }
 
 // Start runs the scheduler in the background until Stop or ctx's end.
@@ -169,6 +179,7 @@ func (s *Scheduler) setLeading(v bool) {
 	s.mu.Lock()
 	s.leading = v
 	s.mu.Unlock()
+	s.metrics.setLeading(v)
 }
 
 // run waits for the lead, then schedules until it loses it or ctx ends.
@@ -294,6 +305,7 @@ func (s *Scheduler) lead(ctx context.Context, lease *leadership.Lease) error {
 				err := s.cfg.Expire(ctx, it.p)
 				<-slots
 				late := s.cfg.Now().Sub(it.p.ExpiresAt)
+				s.metrics.observeExpire(late, err)
 				if s.cfg.OnExpire != nil {
 					s.cfg.OnExpire(it.p, late, err)
 				}

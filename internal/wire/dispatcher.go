@@ -71,6 +71,8 @@ type DispatcherConfig struct {
 	// Logger receives replies that could not be sent or encoded. Defaults
 	// to discarding them.
 	Logger *slog.Logger
+	// Metrics counts and times the requests. Nil records nothing.
+	Metrics *RequestMetrics
 }
 
 // Dispatcher runs the endpoints of a NATS micro service: it registers them,
@@ -185,7 +187,9 @@ func (d *Dispatcher) handler(ctx context.Context, ep Endpoint) micro.Handler {
 		select {
 		case d.slots <- struct{}{}:
 		case <-ctx.Done():
-			d.respondError(req, &Error{Code: CodeUnavailable, Message: d.cfg.Kind + " service is stopping"})
+			e := &Error{Code: CodeUnavailable, Message: d.cfg.Kind + " service is stopping"}
+			d.cfg.Metrics.Observe(ep.Name, e, 0)
+			d.respondError(req, e)
 			return
 		}
 		d.running.Add(1)
@@ -197,7 +201,9 @@ func (d *Dispatcher) handler(ctx context.Context, ep Endpoint) micro.Handler {
 }
 
 func (d *Dispatcher) serve(ctx context.Context, ep Endpoint, req Request) {
+	start := time.Now()
 	res, werr := ep.Serve(ctx, req)
+	defer func() { d.cfg.Metrics.Observe(ep.Name, werr, time.Since(start)) }()
 	if werr != nil {
 		d.respondError(req, werr)
 		return
@@ -205,7 +211,8 @@ func (d *Dispatcher) serve(ctx context.Context, ep Endpoint, req Request) {
 	body, err := json.Marshal(res)
 	if err != nil {
 		d.cfg.Logger.Error("encode reply", d.cfg.Kind, ep.Name, "subject", req.Subject, "error", err)
-		d.respondError(req, &Error{Code: CodeInternal, Message: "internal error"})
+		werr = &Error{Code: CodeInternal, Message: "internal error"}
+		d.respondError(req, werr)
 		return
 	}
 	if err := d.cfg.Conn.Publish(req.Reply, body); err != nil {

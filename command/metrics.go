@@ -1,0 +1,107 @@
+package command
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/modledger/modledger/internal/wire"
+)
+
+// Outcomes of an append, as the modledger_appends_total metric labels them.
+const (
+	appendOK        = "ok"
+	appendConflict  = "conflict"  // a concurrency check was lost
+	appendDuplicate = "duplicate" // the server had the message id already
+	appendError     = "error"
+)
+
+// metrics are the command service's own Prometheus metrics, beyond the
+// dispatcher's per-command counts and latencies. A nil *metrics records
+// nothing.
+type metrics struct {
+	requests *wire.RequestMetrics
+	appends  *prometheus.CounterVec
+	latency  prometheus.Histogram
+	batch    prometheus.Histogram
+	retries  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	req, err := wire.NewRequestMetrics(reg, "command")
+	if err != nil {
+		return nil, err
+	}
+	m := &metrics{
+		requests: req,
+		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "modledger", Name: "appends_total",
+			Help: "Appends to the stream, by outcome: ok, conflict (an optimistic-concurrency check was lost), duplicate, error.",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "modledger", Name: "append_duration_seconds",
+			Help:    "Time from publishing an append (one message or an atomic batch) to the stream's acknowledgement.",
+			Buckets: wire.LatencyBuckets,
+		}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "modledger", Name: "append_batch_messages",
+			Help:    "Messages per append: 1 for a single event, more for an atomic batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "modledger", Name: "command_retries_total",
+			Help: "Command attempts retried, by reason: conflict (another writer appended first), duplicate, transient (a NATS error).",
+		}, []string{"reason"}),
+	}
+	if err := wire.Register(reg, m.appends, m.latency, m.batch, m.retries); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// observeAppend records one append of n messages.
+func (m *metrics) observeAppend(n int, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	outcome := appendOK
+	switch {
+	case err == nil:
+		m.latency.Observe(d.Seconds())
+		m.batch.Observe(float64(n))
+	case errors.Is(err, errWrongLastSeq):
+		outcome = appendConflict
+	case errors.Is(err, errDuplicate):
+		outcome = appendDuplicate
+	default:
+		outcome = appendError
+	}
+	m.appends.WithLabelValues(outcome).Inc()
+}
+
+// observeRetry records a retried attempt that failed with err.
+func (m *metrics) observeRetry(err error) {
+	if m == nil {
+		return
+	}
+	reason := "transient"
+	switch {
+	case errors.Is(err, errWrongLastSeq):
+		reason = appendConflict
+	case errors.Is(err, errDuplicate):
+		reason = appendDuplicate
+	}
+	m.retries.WithLabelValues(reason).Inc()
+}
+
+// requestMetrics are the dispatcher's per-command metrics.
+func (m *metrics) requestMetrics() *wire.RequestMetrics {
+	if m == nil {
+		return nil
+	}
+	return m.requests
+}
