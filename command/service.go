@@ -106,7 +106,7 @@ func (c Config) validate() error {
 	if c.Conn == nil {
 		errs = append(errs, errors.New("a NATS connection is required"))
 	}
-	if err := c.Stream.validate(); err != nil {
+	if err := c.Stream.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxInFlight < 1 || c.APITimeout <= 0 || c.RetryTimeout <= 0 || c.CacheSize < 16 {

@@ -55,7 +55,10 @@ func (c StreamConfig) WithDefaults() StreamConfig {
 	return c
 }
 
-func (c StreamConfig) validate() error {
+// Validate reports settings the ledger refuses: replicas outside 1 to 5, a
+// duplicate window under DuplicateWindowMin. It checks c as given; call
+// WithDefaults first to fill unset fields.
+func (c StreamConfig) Validate() error {
 	var errs []error
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas %d: must be 1 to 5", c.Replicas))
@@ -98,7 +101,7 @@ func (c StreamConfig) jetStreamConfig() jetstream.StreamConfig {
 // guarantees.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stream config: %w", err)
 	}
 	want := cfg.jetStreamConfig()

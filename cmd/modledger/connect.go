@@ -14,23 +14,59 @@ import (
 
 // natsFlags are how a command reaches NATS.
 type natsFlags struct {
-	url   string
-	creds string
+	url     string
+	creds   string
+	nkey    string
+	tlsCA   string
+	tlsCert string
+	tlsKey  string
 }
 
 func (f *natsFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&f.url, "nats-url", envDefault(getenv, "MODLEDGER_NATS_URL", nats.DefaultURL), "NATS server URL(s), comma separated (env MODLEDGER_NATS_URL)")
-	fs.StringVar(&f.creds, "nats-creds", envDefault(getenv, "MODLEDGER_NATS_CREDS", ""), "NATS credentials file (env MODLEDGER_NATS_CREDS)")
+	fs.StringVar(&f.url, "nats-url", envDefault(getenv, "MODLEDGER_NATS_URL", nats.DefaultURL), "NATS server URL(s), comma separated; tls:// for TLS (env MODLEDGER_NATS_URL)")
+	fs.StringVar(&f.creds, "nats-creds", envDefault(getenv, "MODLEDGER_NATS_CREDS", ""), "NATS credentials file: user JWT and nkey seed (env MODLEDGER_NATS_CREDS)")
+	fs.StringVar(&f.nkey, "nats-nkey", envDefault(getenv, "MODLEDGER_NATS_NKEY", ""), "NATS nkey seed file, for a server that lists the user's public nkey (env MODLEDGER_NATS_NKEY)")
+	fs.StringVar(&f.tlsCA, "nats-tls-ca", envDefault(getenv, "MODLEDGER_NATS_TLS_CA", ""), "CA certificate file that signed the NATS server's certificate (env MODLEDGER_NATS_TLS_CA)")
+	fs.StringVar(&f.tlsCert, "nats-tls-cert", envDefault(getenv, "MODLEDGER_NATS_TLS_CERT", ""), "client certificate file, for a NATS server that verifies clients (env MODLEDGER_NATS_TLS_CERT)")
+	fs.StringVar(&f.tlsKey, "nats-tls-key", envDefault(getenv, "MODLEDGER_NATS_TLS_KEY", ""), "client certificate's key file (env MODLEDGER_NATS_TLS_KEY)")
 }
 
-func (f *natsFlags) connect(name string) (*nats.Conn, error) {
+// options returns the connection options the flags ask for.
+func (f *natsFlags) options(name string) ([]nats.Option, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
+	if f.creds != "" && f.nkey != "" {
+		return nil, usageError{"--nats-creds and --nats-nkey: give one of them"}
+	}
 	if f.creds != "" {
 		opts = append(opts, nats.UserCredentials(f.creds))
 	}
+	if f.nkey != "" {
+		o, err := nats.NkeyOptionFromSeed(f.nkey)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--nats-nkey: %v", err)}
+		}
+		opts = append(opts, o)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, usageError{"--nats-tls-cert and --nats-tls-key go together"}
+	}
+	if f.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(f.tlsCA))
+	}
+	if f.tlsCert != "" {
+		opts = append(opts, nats.ClientCert(f.tlsCert, f.tlsKey))
+	}
+	return opts, nil
+}
+
+func (f *natsFlags) connect(name string) (*nats.Conn, error) {
+	opts, err := f.options(name)
+	if err != nil {
+		return nil, err
+	}
 	nc, err := nats.Connect(f.url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", f.url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(f.url), err)
 	}
 	return nc, nil
 }
@@ -42,7 +78,7 @@ type dbFlags struct {
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&f.url, "database-url", envDefault(getenv, "DATABASE_URL", ""), "PostgreSQL URL of the read models; PG* variables fill what it leaves out (env DATABASE_URL)")
+	fs.StringVar(&f.url, "database-url", envDefault(getenv, "DATABASE_URL", ""), "PostgreSQL URL of the read models; PG* variables fill what it leaves out; TLS with sslmode=verify-full&sslrootcert=... (env DATABASE_URL)")
 	fs.StringVar(&f.schema, "schema", envDefault(getenv, "MODLEDGER_SCHEMA", projection.SchemaDefault), "PostgreSQL schema of the read models (env MODLEDGER_SCHEMA)")
 }
 

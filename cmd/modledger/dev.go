@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,10 @@ import (
 // devPortDefault is the port `modledger dev` asks for first; when it is taken
 // (another NATS is often on 4222) the server takes a free one.
 const devPortDefault = 4222
+
+// metricsAddrDev is dev's default metrics address: loopback only; when
+// taken, a free port is used.
+const metricsAddrDev = "127.0.0.1:9090"
 
 // devCmd runs a complete ledger on this machine with zero configuration.
 type devCmd struct {
@@ -41,6 +46,7 @@ func devCommand() subcommand {
 			fs.IntVar(&c.port, "port", devPortDefault, "NATS client port; if taken, a free port is used (0: always a free port)")
 			c.db.register(fs, getenv)
 			c.ledger.register(fs, getenv, "text")
+			c.ledger.registerMetrics(fs, getenv, metricsAddrDev)
 			return c
 		},
 	}
@@ -104,11 +110,18 @@ func (c *devCmd) Run(ctx context.Context, env *cliEnv) error {
 		return err
 	}
 	defer deps.pool.Close()
-	printDevBanner(env.stdout, srv.ClientURL(), storeDir, c.db.url, c.db.schema, &c.ledger)
+	deps.metricsFallback = true
+	deps.onRunning = func(metricsAddr string) {
+		printDevBanner(env.stdout, srv.ClientURL(), storeDir, c.db.url, c.db.schema, metricsAddr, &c.ledger)
+	}
 	return runRoles(ctx, deps, knownRoles, &c.ledger, logger)
 }
 
-func printDevBanner(w io.Writer, url, storeDir, dbURL, schema string, lf *ledgerFlags) {
+func printDevBanner(w io.Writer, url, storeDir, dbURL, schema, metricsAddr string, lf *ledgerFlags) {
+	metrics := "off (--metrics-addr)"
+	if metricsAddr != "" {
+		metrics = "http://" + metricsAddr + "/metrics, /healthz, /readyz"
+	}
 	p := lf.prefix
 	fmt.Fprintf(w, `modledger dev is running.
 
@@ -116,6 +129,7 @@ func printDevBanner(w io.Writer, url, storeDir, dbURL, schema string, lf *ledger
   Stream:     %[3]s, subjects %[4]s.case.> and %[4]s.claim.>
   PostgreSQL: %[5]s  (read models in schema %[6]s)
   Roles:      command, projector, scheduler, query
+  Metrics:    %[7]s
   Stop:       Ctrl-C; a second start reuses the data.
 
 Try it with the nats CLI (https://github.com/nats-io/natscli):
@@ -125,7 +139,7 @@ Try it with the nats CLI (https://github.com/nats-io/natscli):
   nats --server %[1]s req %[4]s.query.1234.case_get '{"case_number":1}'
   nats --server %[1]s sub '%[4]s.case.1234.>'
 
-`, url, storeDir, lf.stream, p, redactURL(dbURL), schema)
+`, url, storeDir, lf.stream, p, redactURL(dbURL), schema, metrics)
 }
 
 // redactURL hides a URL's password.
@@ -135,4 +149,13 @@ func redactURL(s string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// redactURLs hides the passwords of a comma-separated URL list.
+func redactURLs(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = redactURL(strings.TrimSpace(p))
+	}
+	return strings.Join(parts, ",")
 }

@@ -43,8 +43,10 @@ type ledgerFlags struct {
 	logFormat       string
 	logLevel        string
 	minSeqWait      time.Duration
+	metricsAddr     string
 }
 
+// register adds the flags; logFormat is the command's default.
 func (f *ledgerFlags) register(fs *flag.FlagSet, getenv func(string) string, logFormat string) {
 	fs.StringVar(&f.stream, "stream", envDefault(getenv, "MODLEDGER_STREAM", command.StreamNameDefault), "JetStream stream name (env MODLEDGER_STREAM)")
 	fs.StringVar(&f.prefix, "subject-prefix", envDefault(getenv, "MODLEDGER_SUBJECT_PREFIX", events.DefaultPrefix), "subject prefix (env MODLEDGER_SUBJECT_PREFIX)")
@@ -54,6 +56,11 @@ func (f *ledgerFlags) register(fs *flag.FlagSet, getenv func(string) string, log
 	fs.DurationVar(&f.minSeqWait, "min-seq-wait", durationEnv(getenv, "MODLEDGER_MIN_SEQ_WAIT", projection.MinSeqWaitDefault), "how long a query with min_seq waits for the read model before it answers unavailable (env MODLEDGER_MIN_SEQ_WAIT)")
 	fs.StringVar(&f.logFormat, "log-format", envDefault(getenv, "MODLEDGER_LOG_FORMAT", logFormat), "log format: text or json (env MODLEDGER_LOG_FORMAT)")
 	fs.StringVar(&f.logLevel, "log-level", envDefault(getenv, "MODLEDGER_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env MODLEDGER_LOG_LEVEL)")
+}
+
+// registerMetrics adds --metrics-addr, for the commands that run roles.
+func (f *ledgerFlags) registerMetrics(fs *flag.FlagSet, getenv func(string) string, def string) {
+	fs.StringVar(&f.metricsAddr, "metrics-addr", envDefault(getenv, "MODLEDGER_METRICS_ADDR", def), "address of the HTTP server for /metrics, /healthz and /readyz; empty: none (env MODLEDGER_METRICS_ADDR)")
 }
 
 func (f *ledgerFlags) streamConfig() command.StreamConfig {
@@ -86,11 +93,23 @@ type roleDeps struct {
 	nc   *nats.Conn
 	pool *pgxpool.Pool // nil when no role needs it
 	db   *dbFlags
+	// metricsFallback lets the metrics server take a free port when
+	// --metrics-addr is taken (dev).
+	metricsFallback bool
+	// onRunning, when set, is called once every role runs, with the
+	// metrics server's address ("" when there is none).
+	onRunning func(metricsAddr string)
 }
 
 // runRoles runs the roles until ctx is done, then stops them gracefully:
-// no new requests, in-flight commands and batches finish.
+// not ready, no new requests, in-flight commands and batches finish, NATS
+// drains, the metrics server stops.
 func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlags, logger *slog.Logger) error {
+	obs, err := newObserver(deps.nc, lf.stream, deps.pool, deps.db.schema)
+	if err != nil {
+		return err
+	}
+	reg := obs.registry
 	var stops []func(context.Context) error
 	stopAll := func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -119,9 +138,10 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 		case roleCommand:
 			var svc *command.Service
 			svc, err = command.NewService(command.Config{
-				Conn:   deps.nc,
-				Stream: lf.streamConfig(),
-				Logger: logger.With("role", roleCommand),
+				Conn:       deps.nc,
+				Stream:     lf.streamConfig(),
+				Logger:     logger.With("role", roleCommand),
+				Registerer: reg,
 			})
 			if err == nil {
 				err = svc.Start(ctx)
@@ -136,7 +156,7 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 				var pr *projection.Projector
 				pr, err = projection.NewProjector(projection.ProjectorConfig{
 					JetStream: js, Store: store, Projection: p, Stream: lf.stream, Prefix: lf.prefix,
-					Logger: logger.With("role", roleProjector),
+					Logger: logger.With("role", roleProjector), Registerer: reg,
 				})
 				if err != nil {
 					break
@@ -153,7 +173,7 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 			}
 			var sch *scheduler.Scheduler
 			sch, err = scheduler.New(scheduler.Config{Store: store, Expire: scheduler.CommandExpirer(client, scheduler.SystemActorDefault),
-				Logger: logger.With("role", roleScheduler)})
+				Logger: logger.With("role", roleScheduler), Registerer: reg})
 			if err == nil {
 				err = sch.Start(ctx)
 				stops = append(stops, sch.Stop)
@@ -166,7 +186,7 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 			var qs *projection.QueryService
 			qs, err = projection.NewQueryService(projection.QueryServiceConfig{
 				Conn: deps.nc, Queries: q, Store: store, Prefix: lf.prefix, Logger: logger.With("role", roleQuery),
-				MinSeqWait: lf.minSeqWait,
+				MinSeqWait: lf.minSeqWait, Registerer: reg,
 			})
 			if err == nil {
 				err = qs.Start(ctx)
@@ -183,12 +203,33 @@ func runRoles(ctx context.Context, deps roleDeps, roles []string, lf *ledgerFlag
 			return errors.Join(fmt.Errorf("start role %s: %w", role, err), stopAll())
 		}
 	}
-	logger.Info("ledger running", "roles", strings.Join(roles, ","), "nats_url", deps.nc.ConnectedUrlRedacted())
+	if store != nil {
+		js, err := jetstream.New(deps.nc)
+		if err != nil {
+			return errors.Join(err, stopAll())
+		}
+		reg.MustRegister(projection.NewLagCollector(js, store, lf.stream, lf.prefix, logger.With("component", "metrics"), projections(nil)...))
+	}
+	if lf.metricsAddr != "" {
+		if err := obs.listen(lf.metricsAddr, deps.metricsFallback, logger); err != nil {
+			return errors.Join(err, stopAll())
+		}
+	}
+	logger.Info("ledger running", "roles", strings.Join(roles, ","), "nats_url", deps.nc.ConnectedUrlRedacted(), "metrics_addr", obs.addr())
+	if deps.onRunning != nil {
+		deps.onRunning(obs.addr())
+	}
 	<-ctx.Done()
 	logger.Info("shutting down")
+	obs.stopping.Store(true)
 	errs := []error{stopAll()}
 	if err := deps.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		errs = append(errs, fmt.Errorf("drain NATS connection: %w", err))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := obs.shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop metrics server: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -149,8 +149,11 @@ func TestServeRunsCommandRole(t *testing.T) {
 	var stdout, stderr syncBuffer
 	code := make(chan int, 1)
 	getenv := func(k string) string {
-		if k == "MODLEDGER_NATS_URL" {
+		switch k {
+		case "MODLEDGER_NATS_URL":
 			return env.URL
+		case "MODLEDGER_METRICS_ADDR":
+			return "127.0.0.1:0"
 		}
 		return ""
 	}
@@ -182,6 +185,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "extra"}, exitUsage, "unexpected arguments"},
 		{[]string{"help", "serve"}, exitOK, "Examples:"},
 		{[]string{"serve", "--bogus"}, exitUsage, "flag provided but not defined"},
+		{[]string{"serve", "--nats-tls-cert", "client.pem"}, exitUsage, "--nats-tls-cert and --nats-tls-key go together"},
+		{[]string{"serve", "--nats-creds", "a.creds", "--nats-nkey", "a.nk"}, exitUsage, "give one of them"},
+		{[]string{"serve", "--nats-nkey", "/nonexistent.nk"}, exitUsage, "--nats-nkey"},
+		{[]string{"serve", "--replicas", "7"}, exitUsage, "replicas 7"},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
@@ -201,6 +208,8 @@ func TestServeReadSideMigrateAndProjectionCommands(t *testing.T) {
 			return env.URL
 		case "DATABASE_URL":
 			return dsn
+		case "MODLEDGER_METRICS_ADDR":
+			return "127.0.0.1:0"
 		}
 		return ""
 	}

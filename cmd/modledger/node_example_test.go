@@ -61,6 +61,8 @@ func TestNodeBotExample(t *testing.T) {
 			return env.URL
 		case "DATABASE_URL":
 			return dsn
+		case "MODLEDGER_METRICS_ADDR":
+			return "127.0.0.1:0"
 		}
 		return ""
 	}
