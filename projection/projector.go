@@ -139,6 +139,9 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 	return &Projector{cfg: cfg, codec: codec, metrics: m, done: make(chan struct{})}, nil
 }
 
+// batchApplyTimeout bounds one attempt to apply a batch and commit it.
+const batchApplyTimeout = 30 * time.Second
+
 // ConsumerName is the durable consumer of a projection.
 func ConsumerName(projection string) string { return "modledger_projection_" + projection }
 
@@ -293,7 +296,11 @@ func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 		}
 		start := time.Now()
 		r, err := retryDB(ctx, p.cfg.Logger, func() (result, error) {
-			applied, cp, err := p.cfg.Store.ApplyBatch(ctx, proj, evs)
+			// A batch taken is finished even when Stop comes during it:
+			// shutdown waits for its commit rather than rolling it back.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchApplyTimeout)
+			defer cancel()
+			applied, cp, err := p.cfg.Store.ApplyBatch(actx, proj, evs)
 			return result{applied, cp}, err
 		})
 		if err != nil {
