@@ -137,7 +137,7 @@ var queryDocsFixture = []queryDocsStep{
 var (
 	queryDocsParams = map[string]any{
 		QueryCaseGet: CaseGetParams{}, QueryCaseGetByID: CaseGetByIDParams{}, QueryCaseExists: CaseExistsParams{},
-		QueryCaseList: CaseListParams{}, QueryCaseCount: CaseCountParams{}, QueryCaseHistory: CaseHistoryParams{},
+		QueryCaseList: CaseListParams{}, QueryCaseCount: CaseCountParams{}, QueryCaseNumbers: CaseNumbersParams{}, QueryCaseHistory: CaseHistoryParams{},
 		QueryCaseNotes: CaseNotesParams{}, QueryUserCases: UserCasesParams{}, QueryUserActiveCases: UserActiveCasesParams{},
 		QueryUserLatestCase: UserLatestCaseParams{}, QueryUserCaseCount: UserCaseCountParams{},
 		QueryUserRestriction: UserRestrictionParams{}, QueryUserRestrictions: UserRestrictionsParams{},
@@ -148,7 +148,7 @@ var (
 	queryDocsResults = map[string]func() any{
 		QueryCaseGet: func() any { return &CaseGetResult{} }, QueryCaseGetByID: func() any { return &CaseGetResult{} },
 		QueryCaseExists: func() any { return &CaseExistsResult{} }, QueryCaseList: func() any { return &CaseListResult{} },
-		QueryCaseCount: func() any { return &CaseCountResult{} }, QueryCaseHistory: func() any { return &CaseHistoryResult{} },
+		QueryCaseCount: func() any { return &CaseCountResult{} }, QueryCaseNumbers: func() any { return &CaseNumbersResult{} }, QueryCaseHistory: func() any { return &CaseHistoryResult{} },
 		QueryCaseNotes: func() any { return &CaseNotesResult{} }, QueryUserCases: func() any { return &CaseListResult{} },
 		QueryUserActiveCases: func() any { return &CaseListResult{} }, QueryUserLatestCase: func() any { return &UserLatestCaseResult{} },
 		QueryUserCaseCount: func() any { return &CaseCountResult{} }, QueryUserRestriction: func() any { return &UserRestrictionResult{} },

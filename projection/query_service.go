@@ -191,6 +191,7 @@ func queryEndpoints() []queryEndpoint {
 		endpointOf(QueryCaseGetByID, (*Queries).caseGetByID),
 		endpointOf(QueryCaseExists, (*Queries).caseExists),
 		endpointOf(QueryCaseList, (*Queries).caseList),
+		endpointOf(QueryCaseNumbers, (*Queries).caseNumbers),
 		endpointOf(QueryCaseCount, (*Queries).caseCount),
 		endpointOf(QueryCaseHistory, (*Queries).caseHistory),
 		endpointOf(QueryCaseNotes, (*Queries).caseNotes),

@@ -132,6 +132,13 @@ func TestQueryServiceAnswersEveryQuery(t *testing.T) {
 			func() (any, error) {
 				return wrap(q.CaseCount(ctx, qGuild, projection.CaseCountParams{CaseFilter: projection.CaseFilter{ModeratorID: qMod9}}))
 			}},
+		{projection.QueryCaseNumbers,
+			func() (any, error) {
+				return wrap(c.CaseNumbers(ctx, qGuild, projection.CaseNumbersParams{CaseFilter: projection.CaseFilter{UserID: qAlice}, Limit: 2}))
+			},
+			func() (any, error) {
+				return wrap(q.CaseNumbers(ctx, qGuild, projection.CaseNumbersParams{CaseFilter: projection.CaseFilter{UserID: qAlice}, Limit: 2}))
+			}},
 		{projection.QueryCaseHistory,
 			func() (any, error) {
 				return wrap(c.CaseHistory(ctx, qGuild, projection.CaseHistoryParams{CaseNumber: 4}))

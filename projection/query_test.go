@@ -595,6 +595,24 @@ func TestQueriesFilters(t *testing.T) {
 			if err != nil || cnt.Total != int64(len(tt.want)) {
 				t.Fatalf("count %+v %v, want %d", cnt, err, len(tt.want))
 			}
+			// So do the numbers the set commands resolve, lowest first,
+			// at the read model's checkpoint, bounded by limit and number.
+			nums, err := q.CaseNumbers(ctx, qGuild, projection.CaseNumbersParams{CaseFilter: tt.f})
+			asc := slices.Clone(tt.want)
+			slices.Reverse(asc)
+			if err != nil || !slices.Equal(nums.CaseNumbers, asc) || nums.More || nums.Seq == 0 {
+				t.Fatalf("case numbers %+v %v, want %v", nums, err, asc)
+			}
+			if len(asc) > 1 {
+				nums, err = q.CaseNumbers(ctx, qGuild, projection.CaseNumbersParams{CaseFilter: tt.f, Limit: 1})
+				if err != nil || !slices.Equal(nums.CaseNumbers, asc[:1]) || !nums.More {
+					t.Fatalf("case numbers limit 1: %+v %v", nums, err)
+				}
+				nums, err = q.CaseNumbers(ctx, qGuild, projection.CaseNumbersParams{CaseFilter: tt.f, MaxCaseNumber: asc[0]})
+				if err != nil || !slices.Equal(nums.CaseNumbers, asc[:1]) || nums.More {
+					t.Fatalf("case numbers up to %d: %+v %v", asc[0], nums, err)
+				}
+			}
 			// And a filtered list pages like any other.
 			if len(tt.want) > 1 {
 				p1, err := q.CaseList(ctx, qGuild, projection.CaseListParams{CaseFilter: tt.f, PageParams: projection.PageParams{Limit: 1}})
