@@ -73,6 +73,9 @@ func subcommands() []subcommand {
 		caseNoteCommand(),
 		caseDeleteCommand(),
 		caseHistoryCommand(),
+		userHistoryCommand(),
+		userRestrictionsCommand(),
+		statsCommand(),
 	}
 }
 
