@@ -94,6 +94,32 @@ func (c *Client) CaseImport(ctx context.Context, guild events.Snowflake, p Impor
 	return call[ManyResult](ctx, c, guild, aggregate.CommandImport, &p)
 }
 
+// CaseCloseMany closes every case a set selects. See SetParams.
+func (c *Client) CaseCloseMany(ctx context.Context, guild events.Snowflake, p CloseManyParams) (*SetResult, error) {
+	return call[SetResult](ctx, c, guild, CommandCloseMany, &p)
+}
+
+// CaseReopenMany reopens every case a set selects.
+func (c *Client) CaseReopenMany(ctx context.Context, guild events.Snowflake, p ReopenManyParams) (*SetResult, error) {
+	return call[SetResult](ctx, c, guild, CommandReopenMany, &p)
+}
+
+// CaseDeleteMany deletes every case a set selects.
+func (c *Client) CaseDeleteMany(ctx context.Context, guild events.Snowflake, p DeleteManyParams) (*SetResult, error) {
+	return call[SetResult](ctx, c, guild, CommandDeleteMany, &p)
+}
+
+// CaseRedactMany redacts every case a set selects.
+func (c *Client) CaseRedactMany(ctx context.Context, guild events.Snowflake, p RedactManyParams) (*SetResult, error) {
+	return call[SetResult](ctx, c, guild, CommandRedactMany, &p)
+}
+
+// CaseUpdateMany changes the reason, expiry or metadata of every case a
+// set selects.
+func (c *Client) CaseUpdateMany(ctx context.Context, guild events.Snowflake, p UpdateManyParams) (*SetResult, error) {
+	return call[SetResult](ctx, c, guild, CommandUpdateMany, &p)
+}
+
 // CaseUpdate changes several fields of a case at once.
 func (c *Client) CaseUpdate(ctx context.Context, guild events.Snowflake, p UpdateParams) (*Result, error) {
 	return call[Result](ctx, c, guild, aggregate.CommandUpdate, &p)

@@ -54,7 +54,15 @@ func (s *Service) handleOpen(ctx context.Context, guild events.Snowflake, body [
 		return nil, err
 	}
 	p.command = aggregate.CommandOpen
-	res, err := s.create(ctx, guild, p.Meta, []*newCase{nc}, false)
+	var guard openGuard
+	if p.UnlessActive.Set {
+		family, err := s.unlessActiveFamily(p.UnlessActive, p.Type)
+		if err != nil {
+			return nil, err
+		}
+		guard = s.unlessActive(guild, p.Meta, p.UserID, family)
+	}
+	res, err := s.create(ctx, guild, p.Meta, []*newCase{nc}, false, guard)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +89,7 @@ func (s *Service) handleOpenMany(ctx context.Context, guild events.Snowflake, bo
 		return nil, err
 	}
 	p.command = aggregate.CommandOpenMany
-	res, err := s.create(ctx, guild, p.Meta, cases, false)
+	res, err := s.create(ctx, guild, p.Meta, cases, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +123,7 @@ func (s *Service) handleImport(ctx context.Context, guild events.Snowflake, body
 		return nil, err
 	}
 	p.command = aggregate.CommandImport
-	res, err := s.create(ctx, guild, p.Meta, cases, true)
+	res, err := s.create(ctx, guild, p.Meta, cases, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +196,10 @@ func manyResult(res []*Result) *ManyResult {
 // were taken from, so two writers can never give out one number; each
 // external id's claim expects its claim subject to be empty, so one external
 // id can never make two cases.
-func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta, cases []*newCase, imported bool) ([]*Result, error) {
+//
+// guard, when set, runs at the guild position each attempt appends at; a
+// result from it settles the (single) case without appending.
+func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta, cases []*newCase, imported bool, guard openGuard) ([]*Result, error) {
 	gp := s.guilds.get(guild)
 	gp.Lock()
 	defer gp.Unlock()
@@ -212,6 +223,16 @@ func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta,
 				return nil, retryable(err)
 			}
 			gp.loaded, gp.lastNumber, gp.lastSeq = true, n, seq
+		}
+		if guard != nil {
+			r, err := guard(ctx, gp.lastNumber, gp.lastSeq)
+			if err != nil {
+				return nil, retryable(err)
+			}
+			if r != nil {
+				cases[0].result = r
+				return results(cases), nil
+			}
 		}
 		now := s.now()
 		var evs []events.Event

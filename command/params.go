@@ -35,6 +35,10 @@ func (m *Meta) meta() *Meta { return m }
 type OpenParams struct {
 	Meta
 	events.CaseFields
+	// UnlessActive makes the open conditional: when the user is already
+	// under the family, the reply holds the case that restricts them and
+	// nothing is appended.
+	UnlessActive UnlessActive `json:"unless_active,omitzero"`
 }
 
 // OpenManyParams opens many cases at once, with contiguous numbers, all or

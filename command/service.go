@@ -200,6 +200,11 @@ var endpoints = []endpointSpec{
 	{aggregate.CommandMarkExpiryProcessed, MaxSingleRequestBytes, (*Service).handleMarkExpiryProcessed},
 	{aggregate.CommandDelete, MaxSingleRequestBytes, (*Service).handleDelete},
 	{aggregate.CommandRedact, MaxSingleRequestBytes, (*Service).handleRedact},
+	{CommandCloseMany, MaxRequestBytes, (*Service).handleCloseMany},
+	{CommandReopenMany, MaxRequestBytes, (*Service).handleReopenMany},
+	{CommandDeleteMany, MaxRequestBytes, (*Service).handleDeleteMany},
+	{CommandRedactMany, MaxRequestBytes, (*Service).handleRedactMany},
+	{CommandUpdateMany, MaxRequestBytes, (*Service).handleUpdateMany},
 	{aggregate.CommandExpire, MaxSingleRequestBytes, (*Service).handleExpire},
 }
 
