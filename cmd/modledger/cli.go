@@ -76,6 +76,8 @@ func subcommands() []subcommand {
 		userHistoryCommand(),
 		userRestrictionsCommand(),
 		statsCommand(),
+		eventsTailCommand(),
+		streamInfoCommand(),
 	}
 }
 
