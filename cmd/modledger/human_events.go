@@ -174,7 +174,16 @@ func (c *eventsTailCmd) Run(ctx context.Context, env *cliEnv) error {
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", c.stream, err)
 	}
-	defer it.Stop()
+	defer func() {
+		it.Stop()
+		// Leave no consumer behind (it would linger until its inactive
+		// threshold and show in stream info).
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = js.DeleteConsumer(dctx, c.stream, info.Name)
+			cancel()
+		}
+	}()
 	codec, err := events.NewCodec()
 	if err != nil {
 		return err

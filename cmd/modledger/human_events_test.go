@@ -130,6 +130,9 @@ func TestEventsTailAndStreamInfo(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("the tail did not stop after --limit 1: %s %s", stdout.String(), stderr.String())
 		}
+		if n := consumers(); n != before {
+			t.Errorf("the tail left its consumer behind: %d consumers, %d before", n, before)
+		}
 	})
 
 	t.Run("stream info", func(t *testing.T) {
