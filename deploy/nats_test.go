@@ -232,6 +232,13 @@ func TestNATSRoles(t *testing.T) {
 		if read.Case.CaseID != res.Case.CaseID {
 			t.Fatalf("query read case %s, opened %s", read.Case.CaseID, res.Case.CaseID)
 		}
+		// A set command: the command service asks the query service for the
+		// case numbers, as its own user.
+		set, err := client.CaseCloseMany(ctx, g1, command.CloseManyParams{SetParams: command.SetParams{
+			Meta: command.Meta{ActorID: 272937604339466240}, All: true, DryRun: true}})
+		if err != nil || set.Matched != 1 {
+			t.Fatalf("bot closes every case of its guild (dry run): %+v, %v", set, err)
+		}
 		if m, err := live.NextMsg(5 * time.Second); err != nil || !strings.HasPrefix(m.Subject, "modledger.case."+guildID(g1)+".") {
 			t.Fatalf("core subscription on its guild: %v, %v", m, err)
 		}
