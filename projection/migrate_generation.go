@@ -11,6 +11,9 @@ import (
 // runMigrations creates schema if needed and applies p's migrations to it.
 // It reports whether any migration ran.
 func runMigrations(ctx context.Context, conn *pgx.Conn, schema string, p Projection) (bool, error) {
+	if current, err := schemaCurrent(ctx, conn, schema, p.Migrations()); err != nil || current {
+		return false, err
+	}
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		return false, fmt.Errorf("create schema %s: %w", schema, err)
 	}

@@ -48,11 +48,16 @@ func migrateSchema(ctx context.Context, pool *pgxpool.Pool, schema, dir string) 
 		return fmt.Errorf("migrate %s: %w", schema, err)
 	}
 	defer conn.Release()
-	if err := createSchema(ctx, conn.Conn(), schema); err != nil {
-		return err
-	}
 	sub, err := fs.Sub(migrationFiles, dir)
 	if err != nil {
+		return err
+	}
+	// A current schema needs nothing, not even a lock: the roles that
+	// only write or read rows may start without CREATE privileges.
+	if current, err := schemaCurrent(ctx, conn.Conn(), schema, sub); err != nil || current {
+		return err
+	}
+	if err := createSchema(ctx, conn.Conn(), schema); err != nil {
 		return err
 	}
 	m, err := migrate.NewMigrator(ctx, conn.Conn(), pgx.Identifier{schema, "schema_version"}.Sanitize())
@@ -104,4 +109,23 @@ func MigrationStatus(ctx context.Context, pool *pgxpool.Pool, schema string) (cu
 		return 0, newest, nil
 	}
 	return current, newest, err
+}
+
+// schemaCurrent reports whether schema's tern version table says every
+// migration of migrations ran. A missing schema or table is not current.
+func schemaCurrent(ctx context.Context, conn *pgx.Conn, schema string, migrations fs.FS) (bool, error) {
+	names, err := migrate.FindMigrations(migrations)
+	if err != nil {
+		return false, err
+	}
+	var current int32
+	err = conn.QueryRow(ctx, "SELECT version FROM "+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&current)
+	var pgErr interface{ SQLState() string }
+	if errors.As(err, &pgErr) && (pgErr.SQLState() == "42P01" || pgErr.SQLState() == "3F000") || errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("migration version of %s: %w", schema, err)
+	}
+	return current == int32(len(names)), nil
 }
