@@ -242,7 +242,7 @@ func TestCaseCommands(t *testing.T) {
 		if !strings.Contains(out, "Deleted case #3.") || !strings.Contains(out, "Case #3: BAN of user 44, deleted") {
 			t.Errorf("delete:\n%s", out)
 		}
-		l.wantExit(t, cliOpts{}, exitNotFound, "the case is deleted", "case", "show", "3")
+		l.wantExit(t, cliOpts{}, exitNotFound, "case is deleted (`modledger case history` shows what happened to it)", "case", "show", "3")
 		if out := l.ok(t, cliOpts{}, "case", "show", "3", "--include-deleted"); !strings.Contains(out, "Deleted:") {
 			t.Errorf("show --include-deleted:\n%s", out)
 		}

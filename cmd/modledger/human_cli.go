@@ -278,7 +278,7 @@ func (e replyError) Error() string {
 	switch we.Code {
 	case wire.CodeNotFound:
 		if we.Deleted {
-			return "not found: " + msg + " (the case is deleted; `modledger case history` shows what happened)"
+			return "not found: " + msg + " (`modledger case history` shows what happened to it)"
 		}
 		return "not found: " + msg
 	case wire.CodeInvalidArgument:

@@ -27,8 +27,8 @@ const (
 // NATS server and a fresh PostgreSQL database) that the CLI tests talk to.
 // A test function starts one and runs its subtests against it.
 type cliLedger struct {
-	url string
-	env map[string]string
+	nats *testenv.NATSEnv
+	env  map[string]string
 }
 
 // startCLILedger starts a ledger that stops when t ends.
@@ -36,7 +36,7 @@ func startCLILedger(t *testing.T) *cliLedger {
 	t.Helper()
 	nats := testenv.NATS(t)
 	dsn := testenv.Postgres(t)
-	l := &cliLedger{url: nats.URL, env: map[string]string{
+	l := &cliLedger{nats: nats, env: map[string]string{
 		"MODLEDGER_NATS_URL": nats.URL,
 		"DATABASE_URL":       dsn,
 		"MODLEDGER_GUILD":    testGuild,

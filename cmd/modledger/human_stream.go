@@ -64,14 +64,15 @@ func (c *streamInfoCmd) Run(ctx context.Context, env *cliEnv) error {
 	}
 	row("Subjects:", "%s", strings.Join(cfg.Subjects, ", "))
 	row("Created:", "%s", clk.stamp(info.Created))
-	row("Messages:", "%d (%s), %d subjects", state.Msgs, byteSize(state.Bytes), state.NumSubjects)
+	row("Messages:", "%d on %s", state.Msgs, plural(int(state.NumSubjects), "subject"))
+	row("Size:", "%s", byteSize(state.Bytes))
+	row("Consumers:", "%d", state.Consumers)
 	if state.Msgs > 0 {
 		row("First:", "seq %d at %s", state.FirstSeq, clk.stamp(state.FirstTime))
 		row("Last:", "seq %d at %s", state.LastSeq, clk.stamp(state.LastTime))
 	} else {
 		row("Last:", "seq %d (the stream is empty)", state.LastSeq)
 	}
-	row("Consumers:", "%d", state.Consumers)
 	row("Storage:", "%s, %s retention, replicas %d", storageName(cfg.Storage), strings.ToLower(cfg.Retention.String()), cfg.Replicas)
 	if cl := info.Cluster; cl != nil && (cl.Name != "" || len(cl.Replicas) > 0) {
 		row("Cluster:", "%s, leader %s", cl.Name, cl.Leader)
