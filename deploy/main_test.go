@@ -18,6 +18,9 @@ var natsRoles = []string{"COMMAND", "PROJECTOR", "SCHEDULER", "QUERY", "SUBSCRIB
 // them.
 var roleKeys = map[string]nkeys.KeyPair{}
 
+// podName is the POD_NAME the Kubernetes node configuration reads.
+const podName = "nats-0"
+
 func TestMain(m *testing.M) {
 	for _, role := range natsRoles {
 		kp, err := nkeys.CreateUser()
@@ -33,5 +36,6 @@ func TestMain(m *testing.M) {
 		roleKeys[role] = kp
 		os.Setenv("NATS_NKEY_"+role, pub)
 	}
+	os.Setenv("POD_NAME", podName)
 	goleak.VerifyTestMain(m)
 }
