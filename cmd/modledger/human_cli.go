@@ -248,8 +248,11 @@ func (h *humanFlags) failed(env *cliEnv, err error, id uuid.UUID) error {
 			// Not an answer of the ledger: say what kind of failure it is
 			// in the same shape, for scripts.
 			code := wire.CodeInternal
-			if exitCode(err) == exitUnavailable {
+			switch exitCode(err) {
+			case exitUnavailable:
 				code = wire.CodeUnavailable
+			case exitNotFound:
+				code = wire.CodeNotFound
 			}
 			reply = &wire.Error{Code: code, Message: err.Error()}
 		}

@@ -187,7 +187,10 @@ func TestEventsTailAndStreamInfo(t *testing.T) {
 		if info.Config.Name != "MODLEDGER" || info.State.LastSeq != 6 || info.State.Msgs != 6 || !info.Config.DenyDelete {
 			t.Errorf("--json: %+v", info)
 		}
-		l.wantExit(t, cliOpts{}, exitNotFound, "stream not found", "stream", "info", "--stream", "NOPE")
+		r := l.wantExit(t, cliOpts{}, exitNotFound, "stream not found", "stream", "info", "--stream", "NOPE", "--json")
+		if !strings.Contains(r.stdout, `"code": "not_found"`) {
+			t.Errorf("stream info --json of a missing stream: %q", r.stdout)
+		}
 		l.wantExit(t, cliOpts{}, exitNotFound, "stream not found", "events", "tail", "--stream", "NOPE", "--follow=false")
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -39,7 +40,7 @@ func (c *streamInfoCmd) Run(ctx context.Context, env *cliEnv) error {
 	}
 	s, err := c.connect(ctx, "modledger stream info")
 	if err != nil {
-		return err
+		return c.failed(env, err, uuid.Nil)
 	}
 	defer s.close()
 	js, err := jetstream.New(s.nc)
@@ -48,7 +49,7 @@ func (c *streamInfoCmd) Run(ctx context.Context, env *cliEnv) error {
 	}
 	st, err := js.Stream(s.ctx, c.stream)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", c.stream, err)
+		return c.failed(env, fmt.Errorf("stream %s: %w", c.stream, err), uuid.Nil)
 	}
 	info := st.CachedInfo()
 	if c.json {
