@@ -112,7 +112,10 @@ func TestServeMetricsHealthAndReadiness(t *testing.T) {
 	var metrics string
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		_, metrics = httpGet(t, base+"/metrics")
-		return strings.Contains(metrics, `modledger_projection_checkpoint{projection="cases"} `+itoa(r.Seq))
+		// The checkpoint is read from PostgreSQL, which has it a moment
+		// before the projector counts the batch: wait for both.
+		return strings.Contains(metrics, `modledger_projection_checkpoint{projection="cases"} `+itoa(r.Seq)) &&
+			strings.Contains(metrics, `modledger_projection_events_applied_total{projection="cases"} 1`)
 	}, "the projection checkpoint never reached %d in /metrics", r.Seq)
 	for _, want := range []string{
 		`modledger_commands_total{command="open",outcome="ok"} 1`,
