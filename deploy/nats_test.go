@@ -415,11 +415,13 @@ func TestNATSRoles(t *testing.T) {
 		if m.Header.Get(serviceErrorHeader) == "" {
 			t.Fatalf("expire with an empty body: want an error reply, got %s", m.Data)
 		}
+		readyStreamCheck(t, c)
 		for _, subj := range []string{
 			"modledger.cmd." + guildID(g1) + ".open",
 			"modledger.cmd." + guildID(g1) + ".delete",
 			"modledger.case." + guildID(g1) + ".1.expired",
-			"$JS.API.STREAM.INFO.MODLEDGER",
+			"$JS.API.DIRECT.GET.MODLEDGER",
+			"$JS.API.STREAM.UPDATE.MODLEDGER",
 		} {
 			c.denyPublish(t, subj)
 		}
@@ -429,12 +431,14 @@ func TestNATSRoles(t *testing.T) {
 
 	t.Run("query", func(t *testing.T) {
 		c := ns.connectRole(t, "QUERY")
-		// Allowed: answering (the bot's query above); nothing else is
-		// published.
+		// Allowed: answering (the bot's query above) and the readiness
+		// check; nothing else is published.
+		readyStreamCheck(t, c)
 		for _, subj := range []string{
 			"modledger.case." + guildID(g1) + ".1.opened",
 			"modledger.cmd." + guildID(g1) + ".open",
-			"$JS.API.STREAM.INFO.MODLEDGER",
+			"$JS.API.DIRECT.GET.MODLEDGER",
+			"$JS.API.STREAM.UPDATE.MODLEDGER",
 			"_INBOX.someone_elses",
 		} {
 			c.denyPublish(t, subj)
@@ -558,6 +562,19 @@ func TestNATSRoles(t *testing.T) {
 		}
 	})
 	bot2.onlyExpectedErrors(t)
+}
+
+// readyStreamCheck does what /readyz does for every role: look the stream
+// up.
+func readyStreamCheck(t *testing.T, c *conn) {
+	t.Helper()
+	js, err := jetstream.New(c.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(t.Context(), "MODLEDGER"); err != nil {
+		t.Fatalf("stream info (the /readyz check): %v", err)
+	}
 }
 
 // serviceErrorHeader marks a NATS micro error reply.
