@@ -78,6 +78,11 @@ func subcommands() []subcommand {
 		statsCommand(),
 		eventsTailCommand(),
 		streamInfoCommand(),
+		casesCloseCommand(),
+		casesReopenCommand(),
+		casesDeleteCommand(),
+		casesRedactCommand(),
+		casesUpdateCommand(),
 	}
 }
 

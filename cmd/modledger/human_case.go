@@ -66,6 +66,35 @@ type caseOpenCmd struct {
 	roles                                            stringList
 	expiry                                           expiryFlags
 	metadata                                         metadataFlags
+	unlessActive                                     unlessActiveFlag
+}
+
+// unlessActiveFlag is --unless-active (the type's own family) or
+// --unless-active=FAMILY.
+type unlessActiveFlag struct{ v command.UnlessActive }
+
+func (f *unlessActiveFlag) IsBoolFlag() bool { return true }
+
+func (f *unlessActiveFlag) String() string {
+	switch {
+	case f == nil || !f.v.Set:
+		return ""
+	case f.v.Family != "":
+		return string(f.v.Family)
+	}
+	return "true"
+}
+
+func (f *unlessActiveFlag) Set(v string) error {
+	switch v {
+	case "true":
+		f.v = command.UnlessActive{Set: true}
+	case "false":
+		f.v = command.UnlessActive{}
+	default:
+		f.v = command.UnlessActive{Set: true, Family: aggregate.Family(v)}
+	}
+	return nil
 }
 
 func caseOpenCommand() subcommand {
@@ -76,7 +105,8 @@ func caseOpenCommand() subcommand {
 		examples: `  modledger case open --type WARN --user 934871256019738654 --reason "be nice in #general"
   modledger case open --type TEMPBAN --user 934871256019738654 --duration 7d --reason "raid alt"
   modledger case open --type TIMEOUT --user 934871256019738654 --expires-at 2026-12-09T12:00:00Z --metadata channel=general
-  modledger case open --type BAN --user 934871256019738654 --command-id 0192f1a0-0000-7000-8000-000000000001 --json`,
+  modledger case open --type BAN --user 934871256019738654 --command-id 0192f1a0-0000-7000-8000-000000000001 --json
+  modledger case open --type BAN --user 934871256019738654 --unless-active --reason "raid"`,
 		flags: func(fs *flag.FlagSet, getenv func(string) string) runner {
 			c := &caseOpenCmd{}
 			c.register(fs, getenv, needGuild|needActor)
@@ -89,6 +119,7 @@ func caseOpenCommand() subcommand {
 			fs.StringVar(&c.source, "source", "", "where the action came from: command, audit_log or automod. Defaults to command")
 			fs.Var(&c.roles, "role", "a role id the member had (repeatable), restored on unjail")
 			c.metadata.register(fs, "metadata")
+			fs.Var(&c.unlessActive, "unless-active", "open only if the member is not already restricted: alone, by the type's own family (a BAN checks bans); =FAMILY names one (ban, timeout, jail, snippet, poll)")
 			return c
 		},
 	}
@@ -158,9 +189,14 @@ func (c *caseOpenCmd) Run(ctx context.Context, env *cliEnv) error {
 	if p.CommandID, err = c.commandUUID(); err != nil {
 		return err
 	}
+	p.UnlessActive = c.unlessActive.v
+	noop := "Case #%d was opened already for this external id: nothing changed."
+	if p.UnlessActive.Set {
+		noop = "The member is already restricted by case #%d: nothing opened."
+	}
 	return c.sendCommand(ctx, env, "case open", p.CommandID, func(ctx context.Context, cl *command.Client) (*command.Result, error) {
 		return cl.CaseOpen(ctx, guild, p)
-	}, "Opened case #%d.", "Case #%d was opened already for this external id: nothing changed.")
+	}, "Opened case #%d.", noop)
 }
 
 // caseRefArgs reads the case number argument and the shared flags of a
