@@ -233,7 +233,7 @@ func (c *casesSetCmd) Run(ctx context.Context, env *cliEnv) error {
 	}
 	if len(r.Failed) > 0 {
 		// Exit as the first failure says (not found, rejected, ...).
-		return fmt.Errorf("%s of the selected cases failed: %w", plural(len(r.Failed), "case"), r.Failed[0].Error)
+		return fmt.Errorf("%s of the selected cases failed; the first: %w", plural(len(r.Failed), "case"), replyError{r.Failed[0].Error})
 	}
 	return nil
 }

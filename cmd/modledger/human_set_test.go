@@ -44,7 +44,7 @@ func TestCasesSetCommands(t *testing.T) {
 	}
 	// Explicit numbers, with a missing one: the others change, the exit
 	// code says not found.
-	r := l.wantExit(t, cliOpts{}, exitNotFound, "1 case of the selected cases failed", "cases", "reopen", "1", "9")
+	r := l.wantExit(t, cliOpts{}, exitNotFound, "1 case of the selected cases failed; the first: not found", "cases", "reopen", "1", "9")
 	if !strings.Contains(r.stdout, "Reopened 1 case; 0 unchanged, 1 failed, of 2 selected.") || !strings.Contains(r.stdout, "#9    failed") {
 		t.Fatalf("cases reopen:\n%s", r.stdout)
 	}
