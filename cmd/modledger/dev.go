@@ -64,6 +64,11 @@ func (c *devCmd) Run(ctx context.Context, env *cliEnv) error {
 	if err != nil {
 		return err
 	}
+	// The data directory itself is traversable: the private PostgreSQL
+	// cluster in it runs as the postgres user when dev runs as root.
+	if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
 	if err := os.MkdirAll(storeDir, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
