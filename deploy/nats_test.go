@@ -180,6 +180,14 @@ func TestNATSRoles(t *testing.T) {
 	if _, err := client2.CaseOpen(ctx, g2, warn("guild 2's own business")); err != nil {
 		t.Fatalf("bot of guild 2 opens a case in guild 2: %v", err)
 	}
+	// And guild 1 has one from before its bot subscribes.
+	client1, err := command.NewClient(ns.connectBot(t, g1).Conn, command.WithoutRetries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client1.CaseOpen(ctx, g1, warn("an earlier case")); err != nil {
+		t.Fatalf("bot of guild 1 opens a case in guild 1: %v", err)
+	}
 
 	t.Run("bot", func(t *testing.T) {
 		bot := ns.connectBot(t, g1)
@@ -236,20 +244,25 @@ func TestNATSRoles(t *testing.T) {
 		// case numbers, as its own user.
 		set, err := client.CaseCloseMany(ctx, g1, command.CloseManyParams{SetParams: command.SetParams{
 			Meta: command.Meta{ActorID: 272937604339466240}, All: true, DryRun: true}})
-		if err != nil || set.Matched != 1 {
+		if err != nil || set.Matched != 2 {
 			t.Fatalf("bot closes every case of its guild (dry run): %+v, %v", set, err)
 		}
-		if m, err := live.NextMsg(5 * time.Second); err != nil || !strings.HasPrefix(m.Subject, "modledger.case."+guildID(g1)+".") {
+		if m, err := live.NextMsg(5 * time.Second); err != nil || m.Subject != (events.Subjects{}).Case(g1, res.Case.CaseNumber, events.NameCaseOpened) {
 			t.Fatalf("core subscription on its guild: %v, %v", m, err)
 		}
-		for range 2 {
+		// Both consumers deliver the earlier case and the new one, and
+		// nothing of guild 2.
+		for seen := 0; seen < 2; {
 			select {
 			case e := <-got:
-				if e.GuildID != g1 || e.CaseID != res.Case.CaseID {
+				if e.GuildID != g1 {
 					t.Fatalf("durable consumer delivered guild %d case %s", e.GuildID, e.CaseID)
 				}
+				if e.CaseID == res.Case.CaseID {
+					seen++
+				}
 			case <-time.After(5 * time.Second):
-				t.Fatal("durable consumers delivered nothing")
+				t.Fatal("durable consumers did not deliver the new case")
 			}
 		}
 
@@ -493,6 +506,28 @@ func TestNATSRoles(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = live.Unsubscribe() })
+		// Stream information and single events, as the nats CLI and
+		// modledger stream info read them.
+		if _, err := js.AccountInfo(ctx); err != nil {
+			t.Fatalf("account info: %v", err)
+		}
+		if names := js.StreamNames(ctx); names.Err() != nil {
+			t.Fatalf("stream names: %v", names.Err())
+		} else {
+			for range names.Name() {
+			}
+		}
+		s, err := js.Stream(ctx, "MODLEDGER")
+		if err != nil {
+			t.Fatalf("stream info: %v", err)
+		}
+		if _, err := s.GetMsg(ctx, 1); err != nil {
+			t.Fatalf("direct get: %v", err)
+		}
+		if m, err := c.Request("$JS.API.STREAM.MSG.GET.MODLEDGER", []byte(`{"seq":1}`), 5*time.Second); err != nil ||
+			!strings.Contains(string(m.Data), `"message"`) {
+			t.Fatalf("stream message get: %v", err)
+		}
 
 		// Denied: commands, events, the stream's settings and contents, the
 		// projector's consumer.
