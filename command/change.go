@@ -151,7 +151,7 @@ func (s *Service) change(ctx context.Context, guild events.Snowflake, ref CaseRe
 			return nil, backoff.Permanent(err)
 		}
 		msgs[0].expectSet, msgs[0].expect, msgs[0].expectSubject = true, st.Version, s.subj.CaseAll(guild, st.CaseNumber)
-		ack, err := s.ledger.append(ctx, msgs)
+		ack, err := s.commit.append(ctx, msgs)
 		if err != nil {
 			cs.reset()
 			if errors.Is(err, errDuplicate) {

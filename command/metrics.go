@@ -26,6 +26,8 @@ type metrics struct {
 	latency  prometheus.Histogram
 	batch    prometheus.Histogram
 	retries  *prometheus.CounterVec
+	groups   *prometheus.CounterVec
+	members  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,7 +59,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Command attempts retried, by reason: conflict (another writer appended first), duplicate, transient (a NATS error).",
 		}, []string{"reason"}),
 	}
-	if err := wire.Register(reg, m.appends, m.latency, m.batch, m.retries); err != nil {
+	m.groups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "modledger", Name: "group_commits_total",
+		Help: "Combined appends (group commit), by outcome: ok, or split (the combined batch failed and its members were sent on their own).",
+	}, []string{"outcome"})
+	m.members = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "modledger", Name: "group_commit_members",
+		Help:    "Appends combined into one atomic batch by group commit.",
+		Buckets: prometheus.ExponentialBuckets(2, 2, 10),
+	})
+	if err := wire.Register(reg, m.appends, m.latency, m.batch, m.retries, m.groups, m.members); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -104,4 +115,17 @@ func (m *metrics) requestMetrics() *wire.RequestMetrics {
 		return nil
 	}
 	return m.requests
+}
+
+// observeGroup records one combined append of members appends.
+func (m *metrics) observeGroup(members int, _ time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.members.Observe(float64(members))
+	if err != nil {
+		m.groups.WithLabelValues("split").Inc()
+		return
+	}
+	m.groups.WithLabelValues("ok").Inc()
 }

@@ -277,7 +277,7 @@ func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta,
 		msgs[0].expectSet, msgs[0].expect, msgs[0].expectSubject = true, gp.lastSeq, s.subj.GuildOpened(guild)
 		msgs = append(msgs, claims...)
 
-		ack, err := s.ledger.append(ctx, msgs)
+		ack, err := s.commit.append(ctx, msgs)
 		switch {
 		case err == nil && !ack.Duplicate:
 			first := ack.Seq - uint64(len(msgs)) + 1

@@ -128,6 +128,7 @@ type Service struct {
 
 	endpoints *wire.Dispatcher
 	metrics   *metrics
+	commit    *committer
 }
 
 // NewService returns a service; Start makes it answer.
@@ -156,6 +157,7 @@ func NewService(cfg Config) (*Service, error) {
 		guilds: newPositionCache[events.Snowflake](cfg.CacheSize, func() *guildPosition { return &guildPosition{} }),
 		cases:  newPositionCache[caseKey](cfg.CacheSize, func() *caseState { return &caseState{} }),
 	}
+	s.commit = newCommitter(s.ledger)
 	eps := make([]wire.Endpoint, len(endpoints))
 	for i, ep := range endpoints {
 		eps[i] = wire.Endpoint{Name: ep.name, Subject: subj.CommandEndpoint(ep.name),

@@ -441,7 +441,7 @@ func (s *Service) applySetChunk(ctx context.Context, guild events.Snowflake, num
 			}
 			return o, nil
 		}
-		ack, err := s.ledger.append(ctx, msgs)
+		ack, err := s.commit.append(ctx, msgs)
 		if err != nil {
 			for _, c := range pending {
 				c.cs.reset()
