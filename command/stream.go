@@ -147,7 +147,12 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		upd.AllowDirect = true
 		upd.AllowAtomicPublish = true
 		if s, err = js.UpdateStream(ctx, upd); err != nil {
-			return nil, fmt.Errorf("update stream %s settings: %w", cfg.Name, err)
+			// Under least privilege the command service may not update the
+			// stream (its user has no STREAM.UPDATE; a denied request times
+			// out): say what differs and who can fix it.
+			return nil, fmt.Errorf("stream %s needs duplicate window %s, allow_direct and allow_atomic (it has %s, %t, %t), and updating it failed: %w; "+
+				"update it as an administrator (nats stream edit %s) or let this user update the stream",
+				cfg.Name, want.Duplicates, have.Duplicates, have.AllowDirect, have.AllowAtomicPublish, err, cfg.Name)
 		}
 	}
 	return s, nil

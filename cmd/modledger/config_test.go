@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/modledger/modledger/internal/testenv"
 )
 
 func TestConfigShowsSourcesAndMasksSecrets(t *testing.T) {
@@ -58,5 +61,23 @@ func TestConfigShowsSourcesAndMasksSecrets(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^roles +projector +env MODLEDGER_ROLES$`).MatchString(out.String()) ||
 		!strings.Contains(errOut.String(), "--database-url") {
 		t.Fatalf("config output:\n%s\nstderr: %s", out.String(), errOut.String())
+	}
+}
+
+func TestNATSInboxPrefixFlag(t *testing.T) {
+	env := testenv.NATS(t)
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var f natsFlags
+	f.register(fs, noEnv)
+	if err := fs.Parse([]string{"--nats-url", env.URL, "--nats-inbox-prefix", "_INBOX.bot.1234"}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := f.connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if inbox := nc.NewInbox(); !strings.HasPrefix(inbox, "_INBOX.bot.1234.") {
+		t.Fatalf("inbox %q does not use the prefix", inbox)
 	}
 }

@@ -20,6 +20,7 @@ type natsFlags struct {
 	tlsCA   string
 	tlsCert string
 	tlsKey  string
+	inbox   string
 }
 
 func (f *natsFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -29,6 +30,7 @@ func (f *natsFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&f.tlsCA, "nats-tls-ca", envDefault(getenv, "MODLEDGER_NATS_TLS_CA", ""), "CA certificate file that signed the NATS server's certificate (env MODLEDGER_NATS_TLS_CA)")
 	fs.StringVar(&f.tlsCert, "nats-tls-cert", envDefault(getenv, "MODLEDGER_NATS_TLS_CERT", ""), "client certificate file, for a NATS server that verifies clients (env MODLEDGER_NATS_TLS_CERT)")
 	fs.StringVar(&f.tlsKey, "nats-tls-key", envDefault(getenv, "MODLEDGER_NATS_TLS_KEY", ""), "client certificate's key file (env MODLEDGER_NATS_TLS_KEY)")
+	fs.StringVar(&f.inbox, "nats-inbox-prefix", envDefault(getenv, "MODLEDGER_NATS_INBOX_PREFIX", ""), "prefix of reply subjects, for a NATS user allowed only its own inboxes (a bot user: _INBOX.bot.<guild>) (env MODLEDGER_NATS_INBOX_PREFIX)")
 }
 
 // options returns the connection options the flags ask for.
@@ -49,6 +51,9 @@ func (f *natsFlags) options(name string) ([]nats.Option, error) {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, usageError{"--nats-tls-cert and --nats-tls-key go together"}
+	}
+	if f.inbox != "" {
+		opts = append(opts, nats.CustomInboxPrefix(f.inbox))
 	}
 	if f.tlsCA != "" {
 		opts = append(opts, nats.RootCAs(f.tlsCA))
