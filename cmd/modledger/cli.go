@@ -73,6 +73,7 @@ func subcommands() []subcommand {
 		caseNoteCommand(),
 		caseDeleteCommand(),
 		caseHistoryCommand(),
+		caseImportCommand(),
 		userHistoryCommand(),
 		userRestrictionsCommand(),
 		statsCommand(),
