@@ -16,6 +16,7 @@ var fuzzParams = []func() queryParams{
 	func() queryParams { return &CaseGetByIDParams{} },
 	func() queryParams { return &CaseExistsParams{} },
 	func() queryParams { return &CaseListParams{} },
+	func() queryParams { return &CaseNumbersParams{} },
 	func() queryParams { return &CaseCountParams{} },
 	func() queryParams { return &CaseHistoryParams{} },
 	func() queryParams { return &CaseNotesParams{} },
