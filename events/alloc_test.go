@@ -1,0 +1,36 @@
+package events_test
+
+import (
+	"testing"
+
+	"github.com/modledger/modledger/events"
+)
+
+// TestSubjectAllocs fails when building or parsing a case subject, which
+// every appended and every projected event does, allocates more than it
+// needs to: building allocates only the subject, parsing nothing. It does
+// not run in parallel: testing.AllocsPerRun counts the allocations of the
+// whole process.
+func TestSubjectAllocs(t *testing.T) {
+	var s events.Subjects
+	subject := s.Case(guildID, 4821, events.NameCaseReasonAmended)
+	tests := []struct {
+		name string
+		max  float64
+		fn   func()
+	}{
+		{name: "Case", max: 1, fn: func() { _ = s.Case(guildID, 4821, events.NameCaseReasonAmended) }},
+		{name: "CaseAll", max: 1, fn: func() { _ = s.CaseAll(guildID, 4821) }},
+		{name: "GuildOpened", max: 1, fn: func() { _ = s.GuildOpened(guildID) }},
+		{name: "ParseCase", max: 0, fn: func() {
+			if _, err := s.ParseCase(subject); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		if got := testing.AllocsPerRun(100, tt.fn); got > tt.max {
+			t.Errorf("%s: %v allocations, want at most %v", tt.name, got, tt.max)
+		}
+	}
+}
