@@ -84,6 +84,7 @@ func subcommands() []subcommand {
 		casesDeleteCommand(),
 		casesRedactCommand(),
 		casesUpdateCommand(),
+		benchCommand(),
 	}
 }
 
