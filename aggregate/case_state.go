@@ -112,23 +112,53 @@ func Fold(evs []events.Event) (*Case, error) {
 }
 
 // Clone returns a deep copy of c, so that a cached state can be changed
-// without touching the original.
+// without touching the original. It allocates once for the case, once for
+// its times and once per list (all the notes' evidence links share one).
 func (c *Case) Clone() *Case {
 	if c == nil {
 		return nil
 	}
 	d := *c
-	d.ExpiresAt = cloneTime(c.ExpiresAt)
-	d.ExpiredAt = cloneTime(c.ExpiredAt)
-	d.ExpiryProcessedAt = cloneTime(c.ExpiryProcessedAt)
-	d.DeletedAt = cloneTime(c.DeletedAt)
+	times := [...]**time.Time{&d.ExpiresAt, &d.ExpiredAt, &d.ExpiryProcessedAt, &d.DeletedAt}
+	n := 0
+	for _, t := range times {
+		if *t != nil {
+			n++
+		}
+	}
+	if n > 0 {
+		copies := make([]time.Time, 0, n)
+		for _, t := range times {
+			if *t != nil {
+				copies = append(copies, **t)
+				*t = &copies[len(copies)-1]
+			}
+		}
+	}
 	// slices.Clone keeps nil as nil and empty as empty, so that the clone
 	// is deeply equal to c and encodes the same ("user_roles": [] stays).
 	d.UserRoles = slices.Clone(c.UserRoles)
 	d.Metadata = slices.Clone(c.Metadata)
 	d.Notes = slices.Clone(c.Notes)
-	for i := range d.Notes {
-		d.Notes[i].EvidenceURLs = slices.Clone(d.Notes[i].EvidenceURLs)
+	urls := 0
+	for _, note := range c.Notes {
+		urls += len(note.EvidenceURLs)
+	}
+	var all []string
+	if urls > 0 {
+		all = make([]string, 0, urls)
+	}
+	for i, note := range d.Notes {
+		if note.EvidenceURLs == nil {
+			continue
+		}
+		if len(note.EvidenceURLs) == 0 {
+			d.Notes[i].EvidenceURLs = []string{}
+			continue
+		}
+		start := len(all)
+		all = append(all, note.EvidenceURLs...)
+		d.Notes[i].EvidenceURLs = all[start:len(all):len(all)]
 	}
 	d.ReasonHistory = slices.Clone(c.ReasonHistory)
 	return &d
@@ -142,8 +172,26 @@ func cloneTime(t *time.Time) *time.Time {
 	return &u
 }
 
+// timePtr returns a pointer to a copy of t. Apply takes the address of a
+// copy only where it keeps one, so that its time stays on the stack for
+// the events that keep none.
+func timePtr(t time.Time) *time.Time { return &t }
+
 // emptyObject is the metadata of a case opened without any.
 var emptyObject = json.RawMessage("{}")
+
+// sharedMetadata returns the metadata of an event for a case to keep. A
+// case shares it with the event rather than copying it: metadata is a JSON
+// value that is replaced, never changed in place (as emptyObject is shared
+// by every case without metadata), and Clone copies it. Its capacity is cut
+// to its length so that an append cannot write into the event's array. An
+// empty value is nil, as a copy of it was.
+func sharedMetadata(m json.RawMessage) json.RawMessage {
+	if len(m) == 0 {
+		return nil
+	}
+	return m[:len(m):len(m)]
+}
 
 // Apply folds one event into c. It fails when the event cannot follow the
 // case's history: a change before the open, an open of an existing case, or
@@ -177,7 +225,7 @@ func (c *Case) Apply(e events.Event) error {
 		}
 		if p.ExpiryProcessed {
 			c.ExpiryProcessed = true
-			c.ExpiryProcessedAt = &at
+			c.ExpiryProcessedAt = timePtr(at)
 			c.ExpiryProcessedBy = e.ActorID
 		}
 		c.ModLogMessageID = p.ModLogMessageID
@@ -202,16 +250,16 @@ func (c *Case) Apply(e events.Event) error {
 		c.ModLogMessageID = p.MessageID
 		c.ModLogChannelID = p.ChannelID
 	case events.CaseMetadataUpdated:
-		c.Metadata = append(json.RawMessage(nil), p.Metadata...)
+		c.Metadata = sharedMetadata(p.Metadata)
 	case events.CaseExpired:
-		c.ExpiredAt = &at
+		c.ExpiredAt = timePtr(at)
 	case events.CaseExpiryProcessed:
 		c.ExpiryProcessed = true
-		c.ExpiryProcessedAt = &at
+		c.ExpiryProcessedAt = timePtr(at)
 		c.ExpiryProcessedBy = e.ActorID
 	case events.CaseDeleted:
 		c.Deleted = true
-		c.DeletedAt = &at
+		c.DeletedAt = timePtr(at)
 	case events.CaseRedacted:
 		c.redact()
 	default:
@@ -238,7 +286,7 @@ func (c *Case) open(e events.Event, f events.CaseFields, created time.Time) {
 	c.UserRoles = append([]events.Snowflake{}, f.UserRoles...)
 	c.Metadata = emptyObject
 	if len(f.Metadata) > 0 {
-		c.Metadata = append(json.RawMessage(nil), f.Metadata...)
+		c.Metadata = sharedMetadata(f.Metadata)
 	}
 	c.Source = f.Source
 	if c.Source == "" {

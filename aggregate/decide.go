@@ -230,8 +230,10 @@ func decideAddNote(env Env, cmd AddNote) ([]events.Payload, error) {
 		return nil, invalid("evidence_urls", "at most %d links", MaxEvidenceURLs)
 	}
 	for i, u := range cmd.EvidenceURLs {
-		if err := validURL(fmt.Sprintf("evidence_urls[%d]", i), u); err != nil {
-			return nil, err
+		if !validURL(u) {
+			// The field is named only on failure: formatting it on every
+			// call would cost an allocation per link.
+			return nil, invalidURL(fmt.Sprintf("evidence_urls[%d]", i), u)
 		}
 	}
 	return []events.Payload{events.CaseNoteAdded{
@@ -249,13 +251,27 @@ func decideUpdate(env Env, c *Case, cmd UpdateCase) ([]events.Payload, error) {
 	if cmd.ClearExpiry && cmd.ExpiresAt != nil {
 		return nil, invalid("expires_at", "cannot set and clear the expiry at once")
 	}
+	// At most one event per field given: out is allocated once, with room
+	// for them all, when the first is appended.
 	var out []events.Payload
+	n := 0
+	for _, set := range [...]bool{cmd.Reason != nil, cmd.ExpiresAt != nil || cmd.ClearExpiry, cmd.Metadata != nil, cmd.Status != nil} {
+		if set {
+			n++
+		}
+	}
+	add := func(p events.Payload) {
+		if out == nil {
+			out = make([]events.Payload, 0, n)
+		}
+		out = append(out, p)
+	}
 	if cmd.Reason != nil {
 		if err := validText("reason", *cmd.Reason, MaxReasonLen); err != nil {
 			return nil, err
 		}
 		if *cmd.Reason != c.Reason {
-			out = append(out, events.CaseReasonAmended{Reason: *cmd.Reason})
+			add(events.CaseReasonAmended{Reason: *cmd.Reason})
 		}
 	}
 	if cmd.ExpiresAt != nil || cmd.ClearExpiry {
@@ -264,7 +280,7 @@ func decideUpdate(env Env, c *Case, cmd UpdateCase) ([]events.Payload, error) {
 			return nil, err
 		}
 		if p != nil {
-			out = append(out, p)
+			add(p)
 		}
 	}
 	if cmd.Metadata != nil {
@@ -273,18 +289,18 @@ func decideUpdate(env Env, c *Case, cmd UpdateCase) ([]events.Payload, error) {
 			return nil, err
 		}
 		if !jsonEqual(m, c.Metadata) {
-			out = append(out, events.CaseMetadataUpdated{Metadata: m})
+			add(events.CaseMetadataUpdated{Metadata: m})
 		}
 	}
 	if cmd.Status != nil {
 		switch *cmd.Status {
 		case StatusActive:
 			if c.Status != StatusActive {
-				out = append(out, events.CaseReopened{})
+				add(events.CaseReopened{})
 			}
 		case StatusClosed:
 			if c.Status != StatusClosed {
-				out = append(out, events.CaseClosed{})
+				add(events.CaseClosed{})
 			}
 		default:
 			return nil, invalid("status", "must be %q or %q", StatusActive, StatusClosed)
@@ -380,8 +396,9 @@ func validateFields(env Env, f *events.CaseFields, base time.Time, imported bool
 		return invalid("user_roles", "at most %d roles", MaxUserRoles)
 	}
 	for i, r := range f.UserRoles {
-		if err := validSnowflake(fmt.Sprintf("user_roles[%d]", i), r); err != nil {
-			return err
+		if r.Validate() != nil {
+			// Named only on failure, as for evidence links.
+			return validSnowflake(fmt.Sprintf("user_roles[%d]", i), r)
 		}
 	}
 	if f.Metadata != nil {
@@ -453,18 +470,26 @@ func validText(field, s string, max int) error {
 	return nil
 }
 
-func validURL(field, s string) error {
+// validURL reports whether s is an evidence link: an http or https URL of
+// at most MaxURLLen bytes of valid text. invalidURL says what is wrong.
+func validURL(s string) bool {
+	if len(s) > MaxURLLen || validText("", s, MaxURLLen) != nil {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// invalidURL returns the error for a link validURL rejects: too long, not
+// text, or not an http or https URL, in that order.
+func invalidURL(field, s string) error {
 	if len(s) > MaxURLLen {
 		return invalid(field, "at most %d bytes", MaxURLLen)
 	}
 	if err := validText(field, s, MaxURLLen); err != nil {
 		return err
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return invalid(field, "must be an http or https URL")
-	}
-	return nil
+	return invalid(field, "must be an http or https URL")
 }
 
 // ValidMetadata checks that m is a JSON object of at most MaxMetadataBytes

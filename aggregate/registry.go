@@ -116,6 +116,8 @@ var typeNamePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 type Registry struct {
 	types map[string]TypeSpec
 	names []string
+	// families is what Families returns, computed once.
+	families []Family
 }
 
 // NewRegistry returns a registry of the built-in types plus custom. Every
@@ -163,6 +165,12 @@ func NewRegistry(custom ...TypeSpec) (*Registry, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("case type registry: %w", err)
 	}
+	for _, t := range r.types {
+		if t.Restricts != FamilyNone && !slices.Contains(r.families, t.Restricts) {
+			r.families = append(r.families, t.Restricts)
+		}
+	}
+	slices.Sort(r.families)
 	return r, nil
 }
 
@@ -192,13 +200,4 @@ func (r *Registry) Types() []TypeSpec {
 }
 
 // Families returns every family some type restricts, sorted.
-func (r *Registry) Families() []Family {
-	var out []Family
-	for _, t := range r.types {
-		if t.Restricts != FamilyNone && !slices.Contains(out, t.Restricts) {
-			out = append(out, t.Restricts)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
+func (r *Registry) Families() []Family { return slices.Clone(r.families) }

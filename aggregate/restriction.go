@@ -1,5 +1,7 @@
 package aggregate
 
+import "slices"
+
 // Restriction applies the one restriction rule to cases, which must be one
 // user's cases in one guild (in any order): it returns the case that puts
 // the user under family, or nil when the user is not under it. The user is
@@ -26,14 +28,45 @@ func Restriction(reg *Registry, family Family, cases []*Case) *Case {
 }
 
 // Restrictions returns, for every family the user is under, the case that
-// puts them there.
+// puts them there. It applies Restriction's rule to every family in one
+// pass over cases, looking each case's type up once.
 func Restrictions(reg *Registry, cases []*Case) map[Family]*Case {
 	if reg == nil {
 		reg = defaultRegistry
 	}
+	families := reg.families
+	// latest[i] is the latest counting case of families[i]. A registry has
+	// a handful of families; more than fit here take the slower way.
+	var buf [8]*Case
+	if len(families) > len(buf) {
+		out := map[Family]*Case{}
+		for _, f := range families {
+			if c := Restriction(reg, f, cases); c != nil {
+				out[f] = c
+			}
+		}
+		return out
+	}
+	latest := buf[:len(families)]
+	for _, c := range cases {
+		if c == nil || c.Deleted || c.Status != StatusActive {
+			continue
+		}
+		spec, ok := reg.Lookup(c.Type)
+		if !ok {
+			continue
+		}
+		i := slices.Index(families, spec.Family())
+		if i < 0 {
+			continue // FamilyNone, or a family no type restricts
+		}
+		if latest[i] == nil || c.CaseNumber > latest[i].CaseNumber {
+			latest[i] = c
+		}
+	}
 	out := map[Family]*Case{}
-	for _, f := range reg.Families() {
-		if c := Restriction(reg, f, cases); c != nil {
+	for i, f := range families {
+		if c := latest[i]; c != nil && Restricting(reg, f, c) {
 			out[f] = c
 		}
 	}
