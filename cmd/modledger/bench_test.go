@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -313,5 +314,61 @@ go_goroutines 42
 	}
 	if v, ok := after.value("go_goroutines", "", ""); !ok || v != 42 {
 		t.Errorf("go_goroutines %v %v, want 42", v, ok)
+	}
+}
+
+// TestBenchRunningLedger drives a ledger that runs on its own (modledger
+// dev), reaching it only through its NATS URL, its /metrics and its
+// database, as against a deployment.
+func TestBenchRunningLedger(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.Postgres(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runWith(ctx, []string{"dev", "--data-dir", t.TempDir(), "--port", "0", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn"},
+			&stdout, &stderr, func(k string) string {
+				if k == "DATABASE_URL" {
+					return dsn
+				}
+				return ""
+			})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case c := <-code:
+			if c != exitOK {
+				t.Errorf("modledger dev: exit %d\n%s", c, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("modledger dev did not stop")
+		}
+	}()
+	banner := regexp.MustCompile(`NATS:\s+(nats://\S+)(?s:.*)Metrics:\s+(http://\S+/metrics)`)
+	var m []string
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		m = banner.FindStringSubmatch(stdout.String())
+		return m != nil
+	}, "modledger dev did not start: %s", &stderr)
+
+	rep := benchJSON(t, "--nats-url", m[1], "--metrics-url", m[2], "--database-url", dsn,
+		"--duration", "1s", "--clients", "2", "--guilds", "2", "--ceiling-duration", "200ms")
+	if rep.Target != m[1] || rep.Mode != "" {
+		t.Errorf("target %q mode %q: want %s and the server's own mode", rep.Target, rep.Mode, m[1])
+	}
+	if rep.NumbersExact == nil || !*rep.NumbersExact || !rep.Load.Numbers.StreamChecked {
+		t.Errorf("numbers: %+v", rep.Load.Numbers)
+	}
+	if rep.Load.ThroughputPerSec <= 0 || rep.Load.Server == nil || rep.Load.Projection.LagSource != "status" || !rep.Load.Projection.CaughtUp {
+		t.Errorf("load: throughput %v, server %+v, projection %+v", rep.Load.ThroughputPerSec, rep.Load.Server, rep.Load.Projection)
+	}
+	c := rep.Ceilings
+	if c.SyncPublish.PerSec <= 0 || c.AsyncPublish.PerSec <= 0 || c.BatchPublish.PerSec <= 0 || c.PostgresCopy.PerSec <= 0 {
+		t.Errorf("ceilings: %+v", c)
+	}
+	if strings.Contains(rep.Command, dsn) || strings.Contains(rep.Command, "nats://") {
+		t.Errorf("command line %q holds the URLs", rep.Command)
 	}
 }
