@@ -170,8 +170,23 @@ func TestStartKeepsDataAcrossRestart(t *testing.T) {
 func TestStartFixedPort(t *testing.T) {
 	t.Parallel()
 
-	port := freePort(t)
-	srv := startServer(t, natsserver.Config{Port: port})
+	// A free port may be taken by a parallel test before the server binds
+	// it: try a few.
+	var (
+		port int
+		srv  *natsserver.Server
+		err  error
+	)
+	for range 5 {
+		port = freePort(t)
+		if srv, err = natsserver.Start(t.Context(), natsserver.Config{Port: port, StoreDir: t.TempDir()}); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
 	if want := "nats://127.0.0.1:" + strconv.Itoa(port); srv.ClientURL() != want {
 		t.Fatalf("ClientURL = %q, want %q", srv.ClientURL(), want)
 	}
