@@ -33,7 +33,6 @@ var fuzzParams = []func() queryParams{
 	func() queryParams { return &GuildStatisticsParams{} },
 	func() queryParams { return &RecentCasesParams{} },
 	func() queryParams { return &DueExpiriesParams{} },
-	func() queryParams { return &CaseNumbersParams{} },
 }
 
 // FuzzQueryParamsDecode feeds any bytes to the strict decoder of every
