@@ -111,11 +111,14 @@ type benchCmd struct {
 	seed     int
 	timeout  time.Duration
 
+	backlog bool
+
 	ceilingsOnly    bool
 	noCeilings      bool
 	ceilingDuration time.Duration
 
 	json     bool
+	jsonFile string
 	logLevel string
 }
 
@@ -149,10 +152,12 @@ func benchCommand() subcommand {
 			fs.BoolVar(&c.raid, "raid", false, "a raid: every open goes to the first guild, from all clients at once")
 			fs.IntVar(&c.seed, "seed", benchSeedDefault, "cases opened in each guild (open_many) before the timed run, for changes and queries to act on")
 			fs.DurationVar(&c.timeout, "timeout", benchTimeoutDefault, "bound on each request, client retries included")
+			fs.BoolVar(&c.backlog, "backlog", false, "with --embedded: hold the projector back until the load ends, then time its catch-up on the backlog the load made (a mix without queries)")
 			fs.BoolVar(&c.ceilingsOnly, "ceilings-only", false, "measure only the raw ceilings, no ledger load")
 			fs.BoolVar(&c.noCeilings, "no-ceilings", false, "skip the raw ceilings")
 			fs.DurationVar(&c.ceilingDuration, "ceiling-duration", benchCeilingDurationDefault, "how long each ceiling is measured")
 			fs.BoolVar(&c.json, "json", false, "print the report as JSON")
+			fs.StringVar(&c.jsonFile, "json-file", "", "also write the report as JSON to this file")
 			fs.StringVar(&c.logLevel, "log-level", "warn", "log level of the embedded ledger and of the bench: debug, info, warn, error")
 			return c
 		},
@@ -180,9 +185,9 @@ func (c *benchCmd) check(env *cliEnv) error {
 		c.durable = false
 	}
 	if !c.embedded {
-		for _, f := range []string{"durable", "lazy", "data-dir"} {
+		for _, f := range []string{"durable", "lazy", "data-dir", "backlog"} {
 			if set[f] {
-				errs = append(errs, fmt.Sprintf("--%s only applies with --embedded: a running ledger's server has its own sync setting", f))
+				errs = append(errs, fmt.Sprintf("--%s only applies with --embedded (a running ledger's server and projector are its own)", f))
 			}
 		}
 	}
@@ -227,6 +232,9 @@ func (c *benchCmd) check(env *cliEnv) error {
 		errs = append(errs, err.Error())
 	}
 	c.mix = mix
+	if c.backlog && mix.Queries > 0 {
+		errs = append(errs, "--backlog with queries in --mix: the read models are empty until the load ends")
+	}
 	if mix.Queries > 0 && c.seed == 0 {
 		errs = append(errs, "--mix with queries needs --seed above 0: queries read the seeded cases")
 	}
@@ -271,6 +279,11 @@ func (c *benchCmd) Run(ctx context.Context, env *cliEnv) error {
 		rep.Ceilings = measureCeilings(ctx, c, tgt, payload, logger)
 	}
 	rep.computeRatios()
+	if c.jsonFile != "" {
+		if err := rep.writeJSONFile(c.jsonFile); err != nil {
+			return err
+		}
+	}
 	if c.json {
 		if err := rep.writeJSON(env.stdout); err != nil {
 			return err

@@ -55,6 +55,9 @@ type benchTarget struct {
 	store      *projection.Store    // nil without a database
 	replicas   int                  // the ledger stream's replicas, 1 when unknown
 	closers    []func(*slog.Logger) // run in reverse by close
+	// startProjector, with --backlog, starts the projector that was held
+	// back during the load.
+	startProjector func(context.Context) error
 
 	natsVersion, pgVersion string
 }
@@ -177,38 +180,58 @@ func (t *benchTarget) startEmbedded(ctx context.Context, c *benchCmd, logger *sl
 		return "", err
 	}
 
-	nc, err := nats.Connect(srv.ClientURL(), nats.Name("modledger bench: ledger"))
+	roles := knownRoles
+	if c.backlog {
+		roles = slices.DeleteFunc(slices.Clone(knownRoles), func(r string) bool { return r == roleProjector })
+		t.startProjector = func(ctx context.Context) error {
+			_, err := t.startRoles(ctx, srv.ClientURL(), db, []string{roleProjector}, c, "", logger)
+			return err
+		}
+	}
+	addr, err := t.startRoles(ctx, srv.ClientURL(), db, roles, c, "127.0.0.1:0", logger)
+	if err != nil {
+		return "", err
+	}
+	t.metricsURL = "http://" + addr + "/metrics"
+	return srv.ClientURL(), nil
+}
+
+// startRoles runs roles of the ledger in this process, on their own NATS
+// connection, as `modledger dev` does, until close; it returns the address
+// of their metrics server ("" when metricsAddr is empty).
+func (t *benchTarget) startRoles(ctx context.Context, url string, db *dbFlags, roles []string, c *benchCmd, metricsAddr string, logger *slog.Logger) (string, error) {
+	name := "modledger bench: " + strings.Join(roles, ",")
+	nc, err := nats.Connect(url, nats.Name(name))
 	if err != nil {
 		return "", fmt.Errorf("connect to embedded NATS: %w", err)
 	}
 	t.addCloser(func(*slog.Logger) { nc.Close() })
 	lf := &ledgerFlags{
 		stream: c.stream, prefix: c.prefix, replicas: 1, duplicateWindow: command.DuplicateWindowDefault,
-		logFormat: "text", logLevel: c.logLevel, minSeqWait: projection.MinSeqWaitDefault, metricsAddr: "127.0.0.1:0",
+		logFormat: "text", logLevel: c.logLevel, minSeqWait: projection.MinSeqWaitDefault, metricsAddr: metricsAddr,
 	}
 	running := make(chan string, 1)
 	stopped := make(chan error, 1)
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	deps := roleDeps{nc: nc, pool: t.pool, db: db, onRunning: func(addr string) { running <- addr }}
-	go func() { stopped <- runRoles(rctx, deps, knownRoles, lf, logger.With("component", "ledger")) }()
+	go func() { stopped <- runRoles(rctx, deps, roles, lf, logger.With("component", "ledger")) }()
 	select {
 	case addr := <-running:
-		t.metricsURL = "http://" + addr + "/metrics"
 		t.addCloser(func(l *slog.Logger) {
 			stop()
 			if err := <-stopped; err != nil {
-				l.Warn("bench: stop the embedded ledger", "error", err)
+				l.Warn("bench: stop the embedded ledger", "roles", roles, "error", err)
 			}
 		})
+		return addr, nil
 	case err := <-stopped:
 		stop()
-		return "", fmt.Errorf("start the embedded ledger: %w", err)
+		return "", fmt.Errorf("start the embedded ledger (%s): %w", strings.Join(roles, ","), err)
 	case <-ctx.Done():
 		stop()
 		<-stopped
 		return "", ctx.Err()
 	}
-	return srv.ClientURL(), nil
 }
 
 // createBenchDatabase creates an empty database with a random name on the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -141,12 +142,14 @@ func TestBenchEmbedded(t *testing.T) {
 }
 
 // TestBenchEmbeddedRaidOpenLoop runs a raid on a lazy server at a fixed
-// rate for a fixed count: every operation is an open in one guild, the
-// schedule ends at the count, and the numbers are exact.
+// rate for a fixed count, with the projector held back: every operation
+// is an open in one guild, the schedule ends at the count, the numbers are
+// exact, and the projector catches up on the backlog afterwards.
 func TestBenchEmbeddedRaidOpenLoop(t *testing.T) {
 	t.Parallel()
+	jsonFile := filepath.Join(t.TempDir(), "report.json")
 	rep := benchJSON(t, "--embedded", "--lazy", "--raid", "--mix", "opens=1", "--rate", "300", "--count", "120",
-		"--clients", "8", "--guilds", "2", "--seed", "0", "--no-ceilings")
+		"--clients", "8", "--guilds", "2", "--seed", "0", "--no-ceilings", "--backlog", "--json-file", jsonFile)
 	if rep.Mode != "lazy" || rep.Ceilings != nil || rep.Ratios != nil {
 		t.Errorf("mode %q, ceilings %v, ratios %v: want lazy and no ceilings", rep.Mode, rep.Ceilings, rep.Ratios)
 	}
@@ -158,6 +161,17 @@ func TestBenchEmbeddedRaidOpenLoop(t *testing.T) {
 		t.Errorf("numbers: %+v", l.Numbers)
 	}
 	checkLatency(t, "opens", l.class(classOpens).Lat)
+	if p := l.Projection; !p.Backlog || !p.CaughtUp || p.Events != uint64(l.All.Count) || p.LagEventsAtEnd != p.Events || p.EventsPerSec <= 0 {
+		t.Errorf("projection %+v: want a backlog of the %d opens, all lagging at the end, then caught up", p, l.All.Count)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromFile benchReport
+	if err := json.Unmarshal(b, &fromFile); err != nil || fromFile.Load == nil || fromFile.Load.All.Count != l.All.Count {
+		t.Errorf("--json-file: %v, %s", err, b)
+	}
 }
 
 // TestBenchCeilingsOnly measures only the ceilings, in text.
@@ -193,6 +207,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--mix", "opens=1,opens=2"}, "opens given twice"},
 		{[]string{"--mix", "queries=10", "--seed", "0"}, "needs --seed above 0"},
 		{[]string{"--lazy"}, "--lazy only applies with --embedded"},
+		{[]string{"--backlog", "--mix", "opens=1"}, "--backlog only applies with --embedded"},
+		{[]string{"--embedded", "--backlog"}, "--backlog with queries in --mix"},
 		{[]string{"--embedded", "--durable", "--lazy"}, "--durable and --lazy: give one of them"},
 		{[]string{"--rate", "-5"}, "--rate must not be negative"},
 		{[]string{"--duration", "0"}, "give a positive --duration or --count"},
