@@ -83,6 +83,17 @@ func (c *Codec) Encode(e Event) ([]byte, error) {
 		return nil, fmt.Errorf("encode event: %w: no payload", ErrMalformedEvent)
 	}
 	name := e.Data.EventName()
+	// The event is written field by field into one buffer; what that does
+	// not cover, errors included, goes through encoding/json.
+	if b, ok := appendEvent(make([]byte, 0, encodedSize(&e)), &e, name, c.current[name]); ok {
+		return b, nil
+	}
+	return c.encodeReflect(e, name)
+}
+
+// encodeReflect is Encode through encoding/json: the reference that
+// appendEvent follows, and the path for what it does not cover.
+func (c *Codec) encodeReflect(e Event, name Name) ([]byte, error) {
 	if err := normalizeTimes(&e); err != nil {
 		return nil, fmt.Errorf("encode %s event: %w: %v", name, ErrMalformedEvent, err)
 	}
