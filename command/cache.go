@@ -81,6 +81,11 @@ type guildPosition struct {
 	loaded     bool
 	lastNumber uint32
 	lastSeq    uint64
+
+	// waiting are the opens of the guild that wait for the lock; whoever
+	// takes it next opens them all in one append (see openCombined).
+	qmu     sync.Mutex
+	waiting []*openWaiter
 }
 
 // caseState is a case's events and their fold. Its mutex serialises the

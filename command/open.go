@@ -37,6 +37,18 @@ type claim struct {
 	CommandID  uuid.UUID        `json:"command_id"`
 }
 
+// claimMsg is the claim message of a case's external id, which expects its
+// subject to be empty; nil when the case has none.
+func (s *Service) claimMsg(guild events.Snowflake, number uint32, caseID uuid.UUID, externalID string, commandID uuid.UUID) *outMsg {
+	if externalID == "" {
+		return nil
+	}
+	body, _ := json.Marshal(claim{GuildID: guild, CaseNumber: number, CaseID: caseID, ExternalID: externalID, CommandID: commandID})
+	subj := s.subj.ExternalIDClaim(guild, hashExternalID(externalID))
+	return &outMsg{subject: subj, header: map[string]string{HeaderClaim: "external_id"}, data: body,
+		expectSet: true, expect: 0, expectSubject: subj}
+}
+
 // hashExternalID makes an external id, which may hold any character, into a
 // subject token.
 func hashExternalID(id string) string {
@@ -62,7 +74,12 @@ func (s *Service) handleOpen(ctx context.Context, guild events.Snowflake, body [
 		}
 		guard = s.unlessActive(guild, p.Meta, p.UserID, family)
 	}
-	res, err := s.create(ctx, guild, p.Meta, []*newCase{nc}, false, guard)
+	var res []*Result
+	if guard == nil {
+		res, err = s.openCombined(ctx, guild, p.Meta, nc)
+	} else {
+		res, err = s.create(ctx, guild, p.Meta, []*newCase{nc}, false, guard)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +220,11 @@ func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta,
 	gp := s.guilds.get(guild)
 	gp.Lock()
 	defer gp.Unlock()
+	return s.createLocked(ctx, guild, gp, meta, cases, imported, guard)
+}
+
+// createLocked is create for a caller that holds gp, the guild's position.
+func (s *Service) createLocked(ctx context.Context, guild events.Snowflake, gp *guildPosition, meta Meta, cases []*newCase, imported bool, guard openGuard) ([]*Result, error) {
 	if imported {
 		gp.loaded = false
 	}
@@ -259,11 +281,8 @@ func (s *Service) create(ctx context.Context, guild events.Snowflake, meta Meta,
 			caseID := newUUID()
 			ev := s.newEvents(guild, next, caseID, meta, c.actor, now, []events.Payload{c.payload})[0]
 			evs = append(evs, ev)
-			if c.fields.ExternalID != "" {
-				body, _ := json.Marshal(claim{GuildID: guild, CaseNumber: next, CaseID: caseID, ExternalID: c.fields.ExternalID, CommandID: meta.CommandID})
-				subj := s.subj.ExternalIDClaim(guild, hashExternalID(c.fields.ExternalID))
-				claims = append(claims, outMsg{subject: subj, header: map[string]string{HeaderClaim: "external_id"}, data: body,
-					expectSet: true, expect: 0, expectSubject: subj})
+			if cm := s.claimMsg(guild, next, caseID, c.fields.ExternalID, meta.CommandID); cm != nil {
+				claims = append(claims, *cm)
 			}
 		}
 		msgs := make([]outMsg, 0, len(evs)+len(claims))
