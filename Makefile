@@ -8,12 +8,17 @@ SHELL := /bin/bash
 GO ?= go
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 30s
-# Passed to -benchtime by `make bench`.
+# Passed to -benchtime by `make bench-go`.
 BENCHTIME ?= 1s
-# Benchmarks `make bench` runs (a -bench regexp).
+# Benchmarks `make bench-go` runs (a -bench regexp).
 BENCH ?= .
+# Where `make bench` writes its reports, how long each load runs, and how
+# long each ceiling is measured.
+BENCH_OUT ?= $(or $(TMPDIR),/tmp)/modledger-bench
+BENCH_DURATION ?= 10s
+BENCH_CEILING_DURATION ?= 3s
 
-.PHONY: test vet fmt-check dev build fuzz bench
+.PHONY: test vet fmt-check dev build fuzz bench bench-go
 
 ## test: go vet, gofmt check, then the whole test suite with the race detector.
 ## Packages run one at a time (-p 1): the fault and timing tests (expiries
@@ -61,6 +66,30 @@ fuzz:
 		done; \
 	done
 
-## bench: run the benchmarks with allocation counts.
-bench:
+## bench: the benchmark report of docs/benchmarks.md: `modledger bench`
+## against an embedded ledger (NATS in process, a throwaway database on
+## DATABASE_URL's server, default 127.0.0.1:5432), each scenario durable
+## (fsync before ack) and lazy, with the raw JetStream and COPY ceilings
+## measured in the same run. Text and JSON reports go to BENCH_OUT. About
+## 35 s a run, 12 runs. Run it on an otherwise idle machine.
+bench: build
+	mkdir -p $(BENCH_OUT)
+	set -- \
+		"opens-1000-guilds --guilds 1000 --clients 64 --mix opens=100 --seed 0" \
+		"raid-1-guild --raid --guilds 1 --clients 64 --mix opens=100 --seed 0" \
+		"changes --guilds 100 --clients 64 --mix changes=100 --seed 100" \
+		"mixed --guilds 100 --clients 32 --mix opens=70,changes=20,queries=10" \
+		"light-100-per-s --rate 100 --guilds 100 --clients 8 --mix opens=70,changes=30" \
+		"projection-backlog --backlog --guilds 100 --clients 64 --mix opens=100 --seed 0"; \
+	for s in "$$@"; do \
+		name=$${s%% *}; flags=$${s#* }; \
+		for mode in durable lazy; do \
+			echo "== $$name, $$mode"; \
+			bin/modledger bench --embedded --$$mode --duration $(BENCH_DURATION) --ceiling-duration $(BENCH_CEILING_DURATION) $$flags \
+				--json-file $(BENCH_OUT)/$$name-$$mode.json | tee $(BENCH_OUT)/$$name-$$mode.txt; \
+		done; \
+	done
+
+## bench-go: run the Go benchmarks (testing.B) with allocation counts.
+bench-go:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,6 +121,7 @@ type benchCmd struct {
 
 	json     bool
 	jsonFile string
+	cpuProf  string
 	logLevel string
 }
 
@@ -158,6 +161,7 @@ func benchCommand() subcommand {
 			fs.DurationVar(&c.ceilingDuration, "ceiling-duration", benchCeilingDurationDefault, "how long each ceiling is measured")
 			fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 			fs.StringVar(&c.jsonFile, "json-file", "", "also write the report as JSON to this file")
+			fs.StringVar(&c.cpuProf, "cpu-profile", "", "write a CPU profile of this process during the load to this file (with --embedded it holds the ledger's roles and NATS server too; read it with go tool pprof)")
 			fs.StringVar(&c.logLevel, "log-level", "warn", "log level of the embedded ledger and of the bench: debug, info, warn, error")
 			return c
 		},
@@ -248,6 +252,26 @@ func (c *benchCmd) check(env *cliEnv) error {
 	return nil
 }
 
+// startCPUProfile starts a CPU profile into path, and returns the function
+// that stops it; with no path it does nothing.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
 // errNumbersNotExact fails a run whose case numbers were not exactly 1..n.
 var errNumbersNotExact = errors.New("case numbers are not exact (see the report)")
 
@@ -265,7 +289,14 @@ func (c *benchCmd) Run(ctx context.Context, env *cliEnv) error {
 	rep := newBenchReport(c, tgt)
 	if !c.ceilingsOnly {
 		logger.Info("bench: load", "guilds", c.guilds, "clients", c.clients, "mix", c.mix.String())
+		stopProfile, err := startCPUProfile(c.cpuProf)
+		if err != nil {
+			return err
+		}
 		load, err := runLoad(ctx, c, tgt, logger)
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
 		if err != nil {
 			return err
 		}
