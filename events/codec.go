@@ -115,6 +115,18 @@ func (c *Codec) encodeReflect(e Event, name Name) ([]byte, error) {
 // payload type; unknown names and versions newer than this build are errors.
 // Decoded times are in UTC.
 func (c *Codec) Decode(b []byte) (Event, error) {
+	// Events as the ledger writes them are read in one pass, straight
+	// into their types; anything else, errors included, goes through
+	// encoding/json.
+	if e, ok := c.parseEvent(b); ok {
+		return e, nil
+	}
+	return c.decodeReflect(b)
+}
+
+// decodeReflect is Decode through encoding/json: the reference that
+// parseEvent follows, and the path for what it does not cover.
+func (c *Codec) decodeReflect(b []byte) (Event, error) {
 	var w wireEvent
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&w); err != nil {

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -156,7 +157,7 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	}
 	g := randomEvents{rand.New(rand.NewPCG(1, 2))}
 	fast := 0
-	for i := range 20000 {
+	for i := range 5000 {
 		e := g.event()
 		got, gotErr := codec.Encode(e)
 		want, wantErr := codec.encodeReflect(e, e.Data.EventName())
@@ -170,7 +171,118 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 			fast++
 		}
 	}
-	if fast < 5000 {
-		t.Fatalf("only %d of 20000 events were written without encoding/json", fast)
+	if fast < 1500 {
+		t.Fatalf("only %d of 5000 events were written without encoding/json", fast)
 	}
+}
+
+// checkParse fails the test when parseEvent accepts b but reads it
+// otherwise than the encoding/json path, or accepts what that rejects.
+func checkParse(t *testing.T, codec *Codec, b []byte) bool {
+	t.Helper()
+	got, ok := codec.parseEvent(b)
+	if !ok {
+		return false
+	}
+	want, err := codec.decodeReflect(b)
+	if err != nil {
+		t.Fatalf("parseEvent accepts %q, encoding/json rejects it: %v", b, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseEvent(%q) =\n%#v\nencoding/json reads\n%#v", b, got, want)
+	}
+	return true
+}
+
+// mutate returns b with a random edit of the kinds that make parseEvent
+// and encoding/json part ways, if any would.
+func mutate(r *rand.Rand, b []byte) []byte {
+	out := append([]byte(nil), b...)
+	i := r.IntN(len(out) + 1)
+	inserts := []string{" ", "\n", ",", ":", "}", "]", "{", "[", `"`, `\`, "null", "true", "0", "-", "1e3", ".5", `"x"`, `"event":"closed",`,
+		`"data":{},`, `"Reason":"a",`, `"reason":"b",`, `"schema_version":1,`, `"extra":1,`, "\xff", "\u2028", `\u0041`, "E", "+"}
+	switch r.IntN(6) {
+	case 0: // delete a byte or a few
+		if len(out) > 0 && i < len(out) {
+			j := min(len(out), i+1+r.IntN(4))
+			out = append(out[:i], out[j:]...)
+		}
+	case 1, 2: // insert
+		s := inserts[r.IntN(len(inserts))]
+		out = append(out[:i], append([]byte(s), out[i:]...)...)
+	case 3: // change a letter's case
+		for k := i; k < len(out); k++ {
+			if c := out[k]; 'a' <= c && c <= 'z' {
+				out[k] = c - 'a' + 'A'
+				break
+			}
+		}
+	case 4: // replace a byte
+		if i < len(out) {
+			const bytes = "{}[],:\"\\ 0123456789abcdefnulltrue-+.eE\x00\x1f"
+			out[i] = bytes[r.IntN(len(bytes))]
+		}
+	case 5: // repeat a part
+		if len(out) > 0 && i < len(out) {
+			j := min(len(out), i+r.IntN(40))
+			out = append(out[:j], append(append([]byte(nil), out[i:j]...), out[j:]...)...)
+		}
+	}
+	return out
+}
+
+func TestParseEventMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+
+	renameWhy := Upcaster{Event: NameCaseClosed, From: 1, Up: func(data json.RawMessage) (json.RawMessage, error) { return data, nil }}
+	for _, extra := range [][]Upcaster{nil, {renameWhy}} {
+		codec, err := NewCodec(extra...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := randomEvents{rand.New(rand.NewPCG(3, 4))}
+		parsed, mutants := 0, 0
+		for range 5000 {
+			e := g.event()
+			b, err := codec.Encode(e)
+			if err != nil {
+				continue
+			}
+			if checkParse(t, codec, b) {
+				parsed++
+			}
+			for range 5 {
+				b = mutate(g.r, b)
+				if checkParse(t, codec, b) {
+					mutants++
+				}
+			}
+		}
+		if parsed < 2500 {
+			t.Fatalf("parseEvent read only %d of the encoded events", parsed)
+		}
+		t.Logf("parseEvent read %d encoded events and %d edited ones", parsed, mutants)
+	}
+}
+
+// FuzzParseEvent checks parseEvent against the encoding/json path on any
+// input: it may leave an event to encoding/json, but what it reads, it
+// reads the same.
+func FuzzParseEvent(f *testing.F) {
+	codec, err := NewCodec()
+	if err != nil {
+		f.Fatal(err)
+	}
+	g := randomEvents{rand.New(rand.NewPCG(5, 6))}
+	for range 30 {
+		if b, err := codec.Encode(g.event()); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"event":"expiry_changed","schema_version":1,"data":{"expires_at":null}}`))
+	f.Add([]byte(`{"event":"opened","schema_version":1,"data":{"type":"BAN","user_roles":[],"metadata":{ "a" : "<b>" }}}`))
+	f.Add([]byte(` {"event":"closed","schema_version":1,"guild_id":12,"data":{"reason":"a\nb"}} `))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkParse(t, codec, b)
+	})
 }
