@@ -34,3 +34,22 @@ func TestSubjectAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestCodecAllocs fails when encoding or decoding an event allocates more
+// than it needs to: Encode its buffer, Decode the reason and the payload.
+// Not in parallel, as TestSubjectAllocs.
+func TestCodecAllocs(t *testing.T) {
+	codec := newCodec(t)
+	e := sampleEvent(events.CaseClosed{Reason: "appeal accepted"})
+	e.OccurredAt = e.OccurredAt.UTC()
+	b, err := codec.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testing.AllocsPerRun(100, func() { _, _ = codec.Encode(e) }); got > 1 {
+		t.Errorf("Encode: %v allocations, want at most 1", got)
+	}
+	if got := testing.AllocsPerRun(100, func() { _, _ = codec.Decode(b) }); got > 2 {
+		t.Errorf("Decode: %v allocations, want at most 2", got)
+	}
+}

@@ -200,7 +200,8 @@ func mutate(r *rand.Rand, b []byte) []byte {
 	out := append([]byte(nil), b...)
 	i := r.IntN(len(out) + 1)
 	inserts := []string{" ", "\n", ",", ":", "}", "]", "{", "[", `"`, `\`, "null", "true", "0", "-", "1e3", ".5", `"x"`, `"event":"closed",`,
-		`"data":{},`, `"Reason":"a",`, `"reason":"b",`, `"schema_version":1,`, `"extra":1,`, "\xff", "\u2028", `\u0041`, "E", "+"}
+		`"data":{},`, `"Reason":"a",`, `"reason":"b",`, `"schema_version":1,`, `"extra":1,`, "\xff", "\u2028", `\u0041`, "E", "+",
+		`\ud83d\ude00`, `\ud800`, `\udc00\ud800`, `\u00e9`, `\/`, `\'`, `\x`}
 	switch r.IntN(6) {
 	case 0: // delete a byte or a few
 		if len(out) > 0 && i < len(out) {
@@ -282,6 +283,7 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"event":"expiry_changed","schema_version":1,"data":{"expires_at":null}}`))
 	f.Add([]byte(`{"event":"opened","schema_version":1,"data":{"type":"BAN","user_roles":[],"metadata":{ "a" : "<b>" }}}`))
 	f.Add([]byte(` {"event":"closed","schema_version":1,"guild_id":12,"data":{"reason":"a\nb"}} `))
+	f.Add([]byte(`{"event":"closed","schema_version":1,"data":{"reason":"\ud83d\ude00 \ud800 \ud800\u0041 \u00e9\/\u003c@1\u003e"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkParse(t, codec, b)
 	})

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -226,7 +229,7 @@ func (p *parser) value(depth int) ([]byte, bool) {
 
 // str reads a JSON string into a Go string as encoding/json does. Plain
 // text is copied (or interned: a known word costs no allocation); a string
-// with escapes or invalid UTF-8 is left to encoding/json.
+// with escapes or invalid UTF-8 is unquoted.
 func (p *parser) str(intern func([]byte) (string, bool)) (string, bool) {
 	p.ws()
 	tok, plain, ok := p.stringToken()
@@ -234,11 +237,7 @@ func (p *parser) str(intern func([]byte) (string, bool)) (string, bool) {
 		return "", false
 	}
 	if !plain {
-		var s string
-		if json.Unmarshal(tok, &s) != nil {
-			return "", false
-		}
-		return s, true
+		return unquote(tok)
 	}
 	text := tok[1 : len(tok)-1]
 	if intern != nil {
@@ -247,6 +246,96 @@ func (p *parser) str(intern func([]byte) (string, bool)) (string, bool) {
 		}
 	}
 	return string(text), true
+}
+
+// unquote returns the text of the JSON string tok, quotes included, as
+// encoding/json reads it into a string, in one allocation: escapes
+// decoded, a surrogate that is not half of a pair and invalid UTF-8
+// replaced by U+FFFD. It follows encoding/json's unquoteBytes.
+func unquote(tok []byte) (string, bool) {
+	s := tok[1 : len(tok)-1]
+	var b strings.Builder
+	b.Grow(len(s)) // enough unless invalid UTF-8 is replaced
+	for r := 0; r < len(s); {
+		switch c := s[r]; {
+		case c == '\\':
+			r++
+			if r >= len(s) {
+				return "", false
+			}
+			switch s[r] {
+			case '"', '\\', '/', '\'':
+				b.WriteByte(s[r])
+				r++
+			case 'b':
+				b.WriteByte('\b')
+				r++
+			case 'f':
+				b.WriteByte('\f')
+				r++
+			case 'n':
+				b.WriteByte('\n')
+				r++
+			case 'r':
+				b.WriteByte('\r')
+				r++
+			case 't':
+				b.WriteByte('\t')
+				r++
+			case 'u':
+				r--
+				rr := getu4(s[r:])
+				if rr < 0 {
+					return "", false
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					rr1 := getu4(s[r:])
+					if dec := utf16.DecodeRune(rr, rr1); dec != unicode.ReplacementChar {
+						r += 6
+						b.WriteRune(dec)
+						break
+					}
+					rr = unicode.ReplacementChar
+				}
+				b.WriteRune(rr)
+			default:
+				return "", false
+			}
+		case c == '"', c < ' ':
+			return "", false
+		case c < utf8.RuneSelf:
+			b.WriteByte(c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			b.WriteRune(rr)
+		}
+	}
+	return b.String(), true
+}
+
+// getu4 decodes \uXXXX at the start of s, or returns -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c = c - '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
 }
 
 // snowflake reads a snowflake as Snowflake.UnmarshalJSON does, from a
@@ -364,6 +453,9 @@ func (p *parser) snowflakes() ([]Snowflake, bool) {
 			return nil, false
 		}
 	}
+	if cap(out) > len(buf) {
+		return out, true // grown onto the heap already
+	}
 	return append([]Snowflake(nil), out...), true
 }
 
@@ -389,6 +481,9 @@ func (p *parser) strs() ([]string, bool) {
 		if !p.next(',') {
 			return nil, false
 		}
+	}
+	if cap(out) > len(buf) {
+		return out, true
 	}
 	return append([]string(nil), out...), true
 }
