@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,6 +190,20 @@ func TestSetCommands(t *testing.T) {
 		var ce *command.Error
 		if !errors.As(err, &ce) || ce.Code != command.CodeInvalidArgument || ce.Field != tc.field {
 			t.Errorf("close_many %+v: %v, want invalid_argument on %q", tc.p, err, tc.field)
+		}
+	}
+	// Unknown fields, in the body or the filter, over the wire.
+	for _, body := range []string{
+		`{"command_id":"0192f1a0-0000-7000-8000-0000000000a1","actor_id":"42","filter":{"user":"100"}}`,
+		`{"command_id":"0192f1a0-0000-7000-8000-0000000000a2","actor_id":"42","all":true,"where":"1=1"}`,
+		`{"command_id":"0192f1a0-0000-7000-8000-0000000000a3","actor_id":"42","filter":{"search":"raid"}}`,
+	} {
+		msg, err := b.nc.Request("modledger.cmd.555.close_many", []byte(body), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(msg.Data), `"code":"invalid_argument"`) {
+			t.Errorf("close_many %s answered %s", body, msg.Data)
 		}
 	}
 	if b.msgCount(t) != n {
