@@ -338,10 +338,10 @@ func encodedSize(e *Event) int {
 	switch p := e.Data.(type) {
 	case CaseOpened:
 		f(p.Reason)
-		n += 220 + len(p.Metadata)*17/16 + 22*len(p.UserRoles) + len(p.ExternalID) + len(p.Type) + len(p.Source)
+		n += 220 + len(p.Metadata)*9/8 + 22*len(p.UserRoles) + len(p.ExternalID) + len(p.Type) + len(p.Source)
 	case CaseImported:
 		f(p.Reason)
-		n += 360 + len(p.Metadata)*17/16 + 22*len(p.UserRoles) + len(p.ExternalID) + len(p.Type) + len(p.Source) + len(p.ImportedFrom)
+		n += 360 + len(p.Metadata)*9/8 + 22*len(p.UserRoles) + len(p.ExternalID) + len(p.Type) + len(p.Source) + len(p.ImportedFrom)
 	case CaseReasonAmended:
 		f(p.Reason)
 	case CaseNoteAdded:
@@ -357,7 +357,7 @@ func encodedSize(e *Event) int {
 	case CaseReopened:
 		f(p.Reason)
 	case CaseMetadataUpdated:
-		n += len(p.Metadata) * 17 / 16
+		n += len(p.Metadata) * 9 / 8
 	case CaseDeleted:
 		f(p.Reason)
 	case CaseRedacted:
