@@ -20,7 +20,7 @@ import (
 )
 
 // Query benchmarks run against a read model of MODLEDGER_BENCH_CASES cases
-// (default 1,000,000) over 1000 guilds, built once per run through the
+// (default 1,000,000; 10,000 in a smoke run) over 1000 guilds, built once per run through the
 // cases projection itself (Store.ApplyBatch), so the tables and indexes are
 // what a projector makes.
 const benchGuilds = 1000
@@ -37,6 +37,9 @@ func benchQueries(b *testing.B) (*Queries, int) {
 	b.Helper()
 	benchModel.once.Do(func() {
 		n := 1_000_000
+		if benchSmoke() {
+			n = 10_000
+		}
 		if v, err := strconv.Atoi(os.Getenv("MODLEDGER_BENCH_CASES")); err == nil && v > 0 {
 			n = v
 		}
