@@ -533,32 +533,6 @@ func hasNULEscape(b []byte) bool {
 	return false
 }
 
-// jsonEqual reports whether two JSON values are equal as values: object
-// keys in any order, insignificant whitespace ignored. Numbers compare by
-// their text, so that ids beyond float64's 53 bits are never taken for
-// equal (12345678901234567891 and ...890 are one float64); 1 and 1.0 then
-// count as different, which costs at most one event that changes nothing.
-func jsonEqual(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	decode := func(m json.RawMessage) (any, error) {
-		d := json.NewDecoder(bytes.NewReader(m))
-		d.UseNumber()
-		var v any
-		err := d.Decode(&v)
-		return v, err
-	}
-	va, errA := decode(a)
-	vb, errB := decode(b)
-	if errA != nil || errB != nil {
-		return false
-	}
-	ca, _ := json.Marshal(va)
-	cb, _ := json.Marshal(vb)
-	return bytes.Equal(ca, cb)
-}
-
 // humanDuration writes d in days, hours or Go's form, whichever is exact.
 func humanDuration(d time.Duration) string {
 	switch {
