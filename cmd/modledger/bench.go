@@ -142,7 +142,7 @@ func benchCommand() subcommand {
 			fs.StringVar(&c.prefix, "subject-prefix", envDefault(getenv, "MODLEDGER_SUBJECT_PREFIX", events.DefaultPrefix), "the ledger's subject prefix (env MODLEDGER_SUBJECT_PREFIX)")
 			fs.StringVar(&c.stream, "stream", envDefault(getenv, "MODLEDGER_STREAM", command.StreamNameDefault), "the ledger's JetStream stream (env MODLEDGER_STREAM)")
 			fs.StringVar(&c.metricsURL, "metrics-url", "", "the ledger's /metrics URL, to report its retries, conflicts and projection lag (with --embedded: its own)")
-			fs.BoolVar(&c.embedded, "embedded", false, "start a ledger in this process: embedded NATS and every role, as `modledger dev`, with a throwaway database on --database-url's server")
+			fs.BoolVar(&c.embedded, "embedded", false, "start a ledger in this process as modledger dev does (embedded NATS, every role), with a throwaway database on --database-url's server")
 			fs.BoolVar(&c.durable, "durable", true, "with --embedded: the server fsyncs before it acknowledges (sync_interval: always)")
 			fs.BoolVar(&c.lazy, "lazy", false, "with --embedded: the server acknowledges before it fsyncs (its periodic flush)")
 			fs.StringVar(&c.dataDir, "data-dir", "", "with --embedded: where the embedded server keeps its store. Defaults to a temporary directory, removed at the end")
