@@ -118,6 +118,7 @@ type benchCmd struct {
 	ceilingsOnly    bool
 	noCeilings      bool
 	ceilingDuration time.Duration
+	ceilingBatch    int
 
 	json     bool
 	jsonFile string
@@ -159,6 +160,7 @@ func benchCommand() subcommand {
 			fs.BoolVar(&c.ceilingsOnly, "ceilings-only", false, "measure only the raw ceilings, no ledger load")
 			fs.BoolVar(&c.noCeilings, "no-ceilings", false, "skip the raw ceilings")
 			fs.DurationVar(&c.ceilingDuration, "ceiling-duration", benchCeilingDurationDefault, "how long each ceiling is measured")
+			fs.IntVar(&c.ceilingBatch, "ceiling-batch", ceilingBatchSizeDefault, "messages in each atomic batch of the batch-publish ceiling, 2 to 1000")
 			fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 			fs.StringVar(&c.jsonFile, "json-file", "", "also write the report as JSON to this file")
 			fs.StringVar(&c.cpuProf, "cpu-profile", "", "write a CPU profile of this process during the load to this file (with --embedded it holds the ledger's roles and NATS server too; read it with go tool pprof)")
@@ -227,6 +229,9 @@ func (c *benchCmd) check(env *cliEnv) error {
 	}
 	if c.ceilingDuration <= 0 {
 		errs = append(errs, "--ceiling-duration must be positive")
+	}
+	if c.ceilingBatch < 2 || c.ceilingBatch > ceilingBatchSizeMax {
+		errs = append(errs, fmt.Sprintf("--ceiling-batch must be 2 to %d", ceilingBatchSizeMax))
 	}
 	if c.prefix == "" {
 		errs = append(errs, "--subject-prefix must not be empty")

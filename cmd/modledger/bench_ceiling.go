@@ -26,8 +26,10 @@ const (
 	// ceilingAsyncInFlight is how many async publishes may await their
 	// acknowledgement at once.
 	ceilingAsyncInFlight = 1024
-	// ceilingBatchSize is the size of one atomic batch.
-	ceilingBatchSize = 100
+	// ceilingBatchSizeDefault is the size of one atomic batch.
+	ceilingBatchSizeDefault = 100
+	// ceilingBatchSizeMax is the largest atomic batch the server takes.
+	ceilingBatchSizeMax = 1000
 	// ceilingBatchInFlight is how many atomic batches are published at
 	// once, each by its own publisher.
 	ceilingBatchInFlight = 4
@@ -44,7 +46,7 @@ const (
 // fails is reported with its error; the others still run.
 func measureCeilings(ctx context.Context, c *benchCmd, t *benchTarget, payload []byte, logger *slog.Logger) *ceilingReport {
 	rep := &ceilingReport{PayloadBytes: len(payload), AsyncInFlight: ceilingAsyncInFlight,
-		BatchSize: ceilingBatchSize, BatchInFlight: ceilingBatchInFlight, CopyRowsPerCommit: ceilingCopyRows}
+		BatchSize: c.ceilingBatch, BatchInFlight: ceilingBatchInFlight, CopyRowsPerCommit: ceilingCopyRows}
 	d := c.ceilingDuration
 	subject, cleanup, err := t.scratchStream(ctx)
 	if err != nil {
@@ -54,7 +56,7 @@ func measureCeilings(ctx context.Context, c *benchCmd, t *benchTarget, payload [
 	} else {
 		rep.SyncPublish = ceilingSyncPublish(ctx, t, subject, payload, d)
 		rep.AsyncPublish = ceilingAsyncPublish(ctx, t, subject, payload, d)
-		rep.BatchPublish = ceilingBatchPublish(ctx, t, subject, payload, d)
+		rep.BatchPublish = ceilingBatchPublish(ctx, t, subject, payload, c.ceilingBatch, d)
 		cleanup(logger)
 	}
 	rep.PostgresCopy = ceilingCopy(ctx, t, payload, d, logger)
@@ -160,10 +162,10 @@ func ceilingAsyncPublish(ctx context.Context, t *benchTarget, subject string, pa
 	return ceilingFigure{Count: ok, PerSec: float64(ok) / elapsed.Seconds()}
 }
 
-// ceilingBatchPublish publishes atomic batches of ceilingBatchSize
+// ceilingBatchPublish publishes atomic batches of size messages
 // (Nats-Batch-Id, one acknowledgement and one fsync per batch), as the
 // ledger's group commit does, ceilingBatchInFlight at once.
-func ceilingBatchPublish(ctx context.Context, t *benchTarget, subject string, payload []byte, d time.Duration) ceilingFigure {
+func ceilingBatchPublish(ctx context.Context, t *benchTarget, subject string, payload []byte, size int, d time.Duration) ceilingFigure {
 	var (
 		msgs   atomic.Int64
 		h      latencyHist
@@ -177,14 +179,14 @@ func ceilingBatchPublish(ctx context.Context, t *benchTarget, subject string, pa
 		wg.Go(func() {
 			for time.Since(start) < d && ctx.Err() == nil {
 				t0 := time.Now()
-				if err := publishAtomicBatch(ctx, nc, subject, int64(p), payload); err != nil {
+				if err := publishAtomicBatch(ctx, nc, subject, int64(p), payload, size); err != nil {
 					mu.Lock()
 					firstE = cmpOr(firstE, err)
 					mu.Unlock()
 					return
 				}
 				h.Record(time.Since(t0))
-				msgs.Add(ceilingBatchSize)
+				msgs.Add(int64(size))
 			}
 		})
 	}
@@ -207,13 +209,13 @@ func cmpOr(a, b error) error {
 
 // publishAtomicBatch publishes one atomic batch and waits for its commit's
 // acknowledgement.
-func publishAtomicBatch(ctx context.Context, nc *nats.Conn, subject string, p int64, payload []byte) error {
+func publishAtomicBatch(ctx context.Context, nc *nats.Conn, subject string, p int64, payload []byte, size int) error {
 	id := uuid.NewString()
-	for i := range ceilingBatchSize {
-		m := ceilingMsg(subject, p*ceilingBatchSize+int64(i), payload)
+	for i := range size {
+		m := ceilingMsg(subject, p*int64(size)+int64(i), payload)
 		m.Header.Set("Nats-Batch-Id", id)
 		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-		if i < ceilingBatchSize-1 {
+		if i < size-1 {
 			if err := nc.PublishMsg(m); err != nil {
 				return err
 			}

@@ -177,11 +177,11 @@ func TestBenchEmbeddedRaidOpenLoop(t *testing.T) {
 // TestBenchCeilingsOnly measures only the ceilings, in text.
 func TestBenchCeilingsOnly(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := runBench(t, "--embedded", "--lazy", "--ceilings-only", "--ceiling-duration", "200ms")
+	code, out, errOut := runBench(t, "--embedded", "--lazy", "--ceilings-only", "--ceiling-duration", "200ms", "--ceiling-batch", "250")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"(lazy: ack before fsync)", "JetStream publish, one at a time", "atomic batches of 100", "PostgreSQL COPY, 1000 rows per commit"} {
+	for _, want := range []string{"(lazy: ack before fsync)", "JetStream publish, one at a time", "atomic batches of 250", "PostgreSQL COPY, 1000 rows per commit"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -214,6 +214,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--duration", "0"}, "give a positive --duration or --count"},
 		{[]string{"--ceilings-only", "--no-ceilings"}, "give one of them"},
 		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"--ceiling-batch", "1"}, "--ceiling-batch must be 2 to 1000"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
