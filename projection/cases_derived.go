@@ -1,7 +1,6 @@
 package projection
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -63,14 +62,16 @@ func (st statTable) upsertSQL() string {
 		st.name, cols, strings.Join(params, ", "), cols, strings.Join(sets, ", "))
 }
 
-// pruneSQL deletes the given keys' rows that count nothing.
+// pruneSQL deletes the given keys' rows that count nothing, looking each
+// key up by the primary key.
 func (st statTable) pruneSQL() string {
-	var params []string
+	var params, conds []string
 	for i, t := range st.typs {
 		params = append(params, fmt.Sprintf("$%d::%s", i+1, t))
+		conds = append(conds, fmt.Sprintf("s.%[1]s = k.%[1]s", st.keys[i]))
 	}
-	cols := strings.Join(st.keys, ", ")
-	return fmt.Sprintf("DELETE FROM %s WHERE (%s) IN (SELECT * FROM unnest(%s)) AND total = 0", st.name, cols, strings.Join(params, ", "))
+	return fmt.Sprintf("DELETE FROM %s s USING unnest(%s) AS k(%s) WHERE %s AND s.total = 0",
+		st.name, strings.Join(params, ", "), strings.Join(st.keys, ", "), strings.Join(conds, " AND "))
 }
 
 // statSQL is built once from statTables.
@@ -81,89 +82,140 @@ var statSQL = func() (out [][2]string) {
 	return out
 }()
 
+// statKey is a statistics row's key; the fields a table has no column
+// for stay zero.
+type statKey struct {
+	guild int64
+	id    int64 // user_id or moderator_id
+	typ   string
+	day   time.Time
+}
+
+// arrays returns the key columns of keys as arrays, one per column of st.
+func (st statTable) arrays(keys []statKey) []any {
+	out := make([]any, len(st.keys))
+	for i, col := range st.keys {
+		switch col {
+		case "guild_id", "user_id", "moderator_id":
+			a := make([]int64, len(keys))
+			for j, k := range keys {
+				a[j] = k.id
+				if col == "guild_id" {
+					a[j] = k.guild
+				}
+			}
+			out[i] = a
+		case "type":
+			a := make([]string, len(keys))
+			for j, k := range keys {
+				a[j] = k.typ
+			}
+			out[i] = a
+		case "day":
+			a := make([]time.Time, len(keys))
+			for j, k := range keys {
+				a[j] = k.day
+			}
+			out[i] = a
+		default:
+			panic("projection: no statistics column " + col)
+		}
+	}
+	return out
+}
+
 // queueStats queues the statistics changes of the touched cases: the
 // difference between what each counted before the batch and after it,
-// summed per row, written with one upsert and one prune per table.
-func queueStats(b *pgx.Batch, keys []caseKey, cases map[caseKey]*touched) {
-	type typeKey struct {
-		g int64
-		t string
+// summed per row. A table gets one upsert of the rows whose counts change
+// and one prune of the rows whose total falls (only they can fall to zero,
+// so a batch of new cases prunes nothing).
+func queueStats(b *pgx.Batch, cb *casesBatch) {
+	var deltas [len(statTablesByKind)]map[statKey]statDelta
+	for i := range deltas {
+		deltas[i] = map[statKey]statDelta{}
 	}
-	type idKey struct{ g, id int64 }
-	type dayKey struct {
-		g int64
-		d time.Time
-		t string
-	}
-	var (
-		guilds     = map[int64]statDelta{}
-		types      = map[typeKey]statDelta{}
-		users      = map[idKey]statDelta{}
-		moderators = map[idKey]statDelta{}
-		days       = map[dayKey]statDelta{}
-	)
-	for _, ck := range keys {
-		t := cases[ck]
+	for _, ck := range cb.keys {
+		t := cb.cases[ck]
 		after := contributionOf(t.state)
 		d := statDelta{after.total - t.before.total, after.active - t.before.active}
 		if d == (statDelta{}) {
 			continue
 		}
 		k := statKeysOf(t.state)
-		bump(guilds, k.guild, d)
-		bump(types, typeKey{k.guild, k.typ}, d)
-		bump(users, idKey{k.guild, k.user}, d)
-		bump(moderators, idKey{k.guild, k.moderator}, d)
-		bump(days, dayKey{k.guild, k.day, k.typ}, d)
-	}
-	if len(guilds) == 0 {
-		return
-	}
-	queue := func(table int, args ...any) {
-		b.Queue(statSQL[table][0], args...)
-		b.Queue(statSQL[table][1], args[:len(args)-2]...)
-	}
-	var g, tot, act []int64
-	for k, d := range guilds {
-		g, tot, act = append(g, k), append(tot, d.total), append(act, d.active)
-	}
-	queue(0, g, tot, act)
-	g, tot, act = nil, nil, nil
-	var names []string
-	for k, d := range types {
-		g, names, tot, act = append(g, k.g), append(names, k.t), append(tot, d.total), append(act, d.active)
-	}
-	queue(1, g, names, tot, act)
-	for i, m := range []map[idKey]statDelta{users, moderators} {
-		g, tot, act = nil, nil, nil
-		var ids []int64
-		for k, d := range m {
-			g, ids, tot, act = append(g, k.g), append(ids, k.id), append(tot, d.total), append(act, d.active)
+		for i, sk := range [len(statTablesByKind)]statKey{
+			{guild: k.guild},
+			{guild: k.guild, typ: k.typ},
+			{guild: k.guild, id: k.user},
+			{guild: k.guild, id: k.moderator},
+			{guild: k.guild, day: k.day, typ: k.typ},
+		} {
+			v := deltas[i][sk]
+			deltas[i][sk] = statDelta{v.total + d.total, v.active + d.active}
 		}
-		queue(2+i, g, ids, tot, act)
 	}
-	g, tot, act, names = nil, nil, nil, nil
-	var ds []time.Time
-	for k, d := range days {
-		g, ds, names, tot, act = append(g, k.g), append(ds, k.d), append(names, k.t), append(tot, d.total), append(act, d.active)
+	for i, st := range statTables {
+		var keys, falling []statKey
+		var tot, act []int64
+		for k, d := range deltas[i] {
+			if d == (statDelta{}) {
+				continue
+			}
+			keys, tot, act = append(keys, k), append(tot, d.total), append(act, d.active)
+			if d.total < 0 {
+				falling = append(falling, k)
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		b.Queue(statSQL[i][0], append(st.arrays(keys), tot, act)...)
+		if len(falling) > 0 {
+			b.Queue(statSQL[i][1], st.arrays(falling)...)
+		}
 	}
-	queue(4, g, ds, names, tot, act)
 }
 
-func bump[K comparable](m map[K]statDelta, k K, d statDelta) {
-	v := m[k]
-	m[k] = statDelta{v.total + d.total, v.active + d.active}
+// statTablesByKind is statTables' order, which queueStats relies on.
+var statTablesByKind = [...]string{"stats_guild", "stats_type", "stats_user", "stats_moderator", "stats_day"}
+
+func init() {
+	for i, st := range statTables {
+		if st.name != statTablesByKind[i] {
+			panic("projection: statTables out of order")
+		}
+	}
 }
 
-// updateRestrictions recomputes the restrictions of every user a restricting
-// or lifting case of the batch belongs to, with aggregate.Restrictions over
-// the user's cases as they are after the batch.
-func (p *CasesProjection) updateRestrictions(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey]*touched) error {
+// Restrictions are recomputed per user with the one rule; these read and
+// clear a list of users' rows. The rule ignores deleted and closed cases,
+// so the read skips them (and can use the cases_user index).
+const (
+	sqlUsersCases = `SELECT c.guild_id, c.user_id, c.case_number, c.type, c.status, c.deleted, c.expiry_processed,
+		c.expires_at, c.created_at
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(guild_id, user_id)
+		JOIN cases c ON c.guild_id = u.guild_id AND c.user_id = u.user_id
+		WHERE NOT c.deleted AND c.status = 'active'`
+	sqlClearRestrictions = `DELETE FROM restrictions r USING unnest($1::bigint[], $2::bigint[]) AS u(guild_id, user_id)
+		WHERE r.guild_id = u.guild_id AND r.user_id = u.user_id`
+)
+
+// restrictionUsers lists the users whose restrictions a batch recomputes.
+type restrictionUsers struct{ guilds, users []int64 }
+
+// restrictionUsers returns the users of the batch's cases of a
+// restricting or lifting type whose rule inputs changed (a new case, a
+// close, a reopen, a deletion, a new expiry, a processed expiry): only
+// then can the user's restrictions change.
+func (p *CasesProjection) restrictionUsers(cb *casesBatch) restrictionUsers {
 	type userKey struct{ g, u int64 }
 	seen := map[userKey]bool{}
-	var guilds, users []int64
-	for _, k := range keys {
-		c := cases[k].state
+	var out restrictionUsers
+	for _, k := range cb.keys {
+		t := cb.cases[k]
+		c := t.state
+		if ruleInputsOf(c) == t.rule {
+			continue
+		}
 		spec, ok := p.registry.Lookup(c.Type)
 		if !ok || spec.Family() == aggregate.FamilyNone {
 			continue
@@ -171,17 +223,20 @@ func (p *CasesProjection) updateRestrictions(ctx context.Context, tx pgx.Tx, key
 		uk := userKey{int64(c.GuildID), int64(c.UserID)}
 		if !seen[uk] {
 			seen[uk] = true
-			guilds = append(guilds, uk.g)
-			users = append(users, uk.u)
+			out.guilds = append(out.guilds, uk.g)
+			out.users = append(out.users, uk.u)
 		}
 	}
-	if len(guilds) == 0 {
-		return nil
-	}
-	rows, err := tx.Query(ctx, `SELECT guild_id, user_id, case_number, type, status, deleted, expiry_processed, expires_at, created_at
-		FROM cases WHERE (guild_id, user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`, guilds, users)
+	return out
+}
+
+// restrictionRows reads the users' counting cases from the next result of
+// results (sqlUsersCases) and returns their restriction rows by the rule.
+func (p *CasesProjection) restrictionRows(results pgx.BatchResults, users restrictionUsers) ([][]any, error) {
+	type userKey struct{ g, u int64 }
+	rows, err := results.Query()
 	if err != nil {
-		return fmt.Errorf("read users' cases for restrictions: %w", err)
+		return nil, fmt.Errorf("read users' cases for restrictions: %w", err)
 	}
 	byUser := map[userKey][]*aggregate.Case{}
 	for rows.Next() {
@@ -194,7 +249,7 @@ func (p *CasesProjection) updateRestrictions(ctx context.Context, tx pgx.Tx, key
 		)
 		if err := rows.Scan(&g, &u, &n, &typ, &status, &deleted, &pr, &exp, &created); err != nil {
 			rows.Close()
-			return fmt.Errorf("read users' cases for restrictions: %w", err)
+			return nil, fmt.Errorf("read users' cases for restrictions: %w", err)
 		}
 		uk := userKey{g, u}
 		byUser[uk] = append(byUser[uk], &aggregate.Case{GuildID: events.Snowflake(g), UserID: events.Snowflake(u),
@@ -203,24 +258,14 @@ func (p *CasesProjection) updateRestrictions(ctx context.Context, tx pgx.Tx, key
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read users' cases for restrictions: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM restrictions WHERE (guild_id, user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`, guilds, users); err != nil {
-		return fmt.Errorf("clear restrictions: %w", err)
+		return nil, fmt.Errorf("read users' cases for restrictions: %w", err)
 	}
 	var out [][]any
-	for i := range guilds {
-		uk := userKey{guilds[i], users[i]}
+	for i := range users.guilds {
+		uk := userKey{users.guilds[i], users.users[i]}
 		for fam, c := range aggregate.Restrictions(p.registry, byUser[uk]) {
 			out = append(out, []any{uk.g, uk.u, string(fam), int64(c.CaseNumber), c.Type, c.ExpiresAt, c.CreatedAt})
 		}
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"restrictions"},
-		[]string{"guild_id", "user_id", "family", "case_number", "type", "expires_at", "since"}, pgx.CopyFromRows(out)); err != nil {
-		return fmt.Errorf("write restrictions: %w", err)
-	}
-	return nil
+	return out, nil
 }

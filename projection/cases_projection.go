@@ -96,30 +96,69 @@ func contributionOf(c *aggregate.Case) contribution {
 	return contribution{1, 0}
 }
 
-// touched is a case a batch changes, with its state before the batch.
+// touched is a case a batch changes, with what it was before the batch.
 type touched struct {
-	state  *aggregate.Case
+	state *aggregate.Case
+	// stored reports that the case has a row already; a case the batch
+	// opens has none.
+	stored bool
 	before contribution
+	// rule is what the restriction rule read of the case before the batch.
+	rule ruleInputs
+}
+
+// ruleInputs are the fields of a case that the restriction rule and the
+// restrictions table read: a change to any of them may change the user's
+// restrictions, a change to anything else (a reason, a note, a mod-log
+// link) cannot.
+type ruleInputs struct {
+	exists, deleted, expiryProcessed bool
+	status                           aggregate.Status
+	expiresAt                        time.Time
+}
+
+func ruleInputsOf(c *aggregate.Case) ruleInputs {
+	r := ruleInputs{exists: c.Exists(), deleted: c.Deleted, expiryProcessed: c.ExpiryProcessed, status: c.Status}
+	if c.ExpiresAt != nil {
+		r.expiresAt = *c.ExpiresAt
+	}
+	return r
+}
+
+// casesBatch is what one batch touches, in the order of first touch. It
+// lives for one batch only, so a projector's memory is bounded by its
+// batch size.
+type casesBatch struct {
+	keys  []caseKey
+	cases map[caseKey]*touched
 }
 
 // Apply folds the events into the cases they belong to, with the same
 // aggregate.Case.Apply the command side uses, and writes the rows: cases,
-// the audit log, notes, redactions, statistics and restrictions.
+// the audit log, notes, redactions, statistics and restrictions. Each case
+// is read at most once (only when the batch does not open it) and written
+// once; new cases are copied into the table, changed ones staged with COPY
+// and updated with one statement.
 func (p *CasesProjection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	var keys []caseKey
-	seen := map[caseKey]bool{}
+	b := casesBatch{cases: make(map[caseKey]*touched, len(evs))}
+	var load []caseKey
 	for _, e := range evs {
 		k := caseKey{e.GuildID, e.CaseNumber}
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+		if b.cases[k] == nil {
+			// A case whose first event here opens it has no row: the
+			// stream opens a case once (if it had one, the event is bad,
+			// and the insert of its row fails on the primary key).
+			b.cases[k] = &touched{state: &aggregate.Case{}}
+			b.keys = append(b.keys, k)
+			if !e.Event.Creates() {
+				load = append(load, k)
+			}
 		}
 	}
-	cases, err := loadCases(ctx, tx, keys)
-	if err != nil {
+	if err := loadCases(ctx, tx, load, b.cases); err != nil {
 		return err
 	}
 	var (
@@ -127,14 +166,13 @@ func (p *CasesProjection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 		redactions []events.Event
 	)
 	for _, e := range evs {
-		k := caseKey{e.GuildID, e.CaseNumber}
-		t := cases[k]
+		t := b.cases[caseKey{e.GuildID, e.CaseNumber}]
 		if err := t.state.Apply(e); err != nil {
 			return fmt.Errorf("apply %s at sequence %d to case %d of guild %d: %w", e.Event, e.Seq, e.CaseNumber, e.GuildID, err)
 		}
 		switch d := e.Data.(type) {
 		case events.CaseNoteAdded:
-			notes = append(notes, []any{int64(e.GuildID), int64(e.CaseNumber), d.NoteID, int64(d.AuthorID), d.Text,
+			notes = append(notes, []any{int64(e.GuildID), int64(e.CaseNumber), [16]byte(d.NoteID), int64(d.AuthorID), d.Text,
 				nonNil(d.EvidenceURLs), e.OccurredAt, int64(e.Seq)})
 		case events.CaseRedacted:
 			redactions = append(redactions, e)
@@ -150,19 +188,51 @@ func (p *CasesProjection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 			return fmt.Errorf("insert notes: %w", err)
 		}
 	}
-	if err := upsertCases(ctx, tx, keys, cases); err != nil {
+	staged, err := writeCases(ctx, tx, &b)
+	if err != nil {
 		return err
 	}
+	// One round trip for the rest: the update of the staged cases, the
+	// redactions, the statistics, and the restriction rule's reads.
 	batch := &pgx.Batch{}
+	if staged {
+		batch.Queue(sqlUpdateCases)
+	}
 	for _, e := range redactions {
 		batch.Queue(sqlRedactEvents, int64(e.GuildID), int64(e.CaseNumber), int64(e.Seq))
 		batch.Queue(sqlRedactNotes, int64(e.GuildID), int64(e.CaseNumber), int64(e.Seq))
 	}
-	queueStats(batch, keys, cases)
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("write redactions and statistics: %w", err)
+	queueStats(batch, &b)
+	users := p.restrictionUsers(&b)
+	if len(users.guilds) > 0 {
+		batch.Queue(sqlClearRestrictions, users.guilds, users.users)
+		batch.Queue(sqlUsersCases, users.guilds, users.users)
 	}
-	return p.updateRestrictions(ctx, tx, keys, cases)
+	results := tx.SendBatch(ctx, batch)
+	for range batch.Len() - min(1, len(users.guilds)) {
+		if _, err := results.Exec(); err != nil {
+			results.Close()
+			return fmt.Errorf("write cases, redactions and statistics: %w", err)
+		}
+	}
+	var restrictions [][]any
+	if len(users.guilds) > 0 {
+		if restrictions, err = p.restrictionRows(results, users); err != nil {
+			results.Close()
+			return err
+		}
+	}
+	if err := results.Close(); err != nil {
+		return fmt.Errorf("write cases, redactions and statistics: %w", err)
+	}
+	if len(restrictions) == 0 {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"restrictions"},
+		[]string{"guild_id", "user_id", "family", "case_number", "type", "expires_at", "since"}, pgx.CopyFromRows(restrictions)); err != nil {
+		return fmt.Errorf("write restrictions: %w", err)
+	}
+	return nil
 }
 
 func nonNil[T any](s []T) []T {
@@ -172,17 +242,23 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// caseColumns are the columns loadCases reads and upsertCase writes, in
-// order.
+// caseColumns are the columns of a case row that loadCases and queries
+// read, in order.
 const caseColumns = `guild_id, case_number, case_id, type, user_id, moderator_id, reason, status,
 	expires_at, expired_at, expiry_processed, expiry_processed_at, expiry_processed_by, user_roles,
 	mod_log_message_id, mod_log_channel_id, metadata, source, external_id, created_at, updated_at,
 	deleted, deleted_at, redacted, reason_history, note_count, version, events`
 
+// caseColumnsOfC is caseColumns of the table aliased c.
+const caseColumnsOfC = `c.guild_id, c.case_number, c.case_id, c.type, c.user_id, c.moderator_id, c.reason, c.status,
+	c.expires_at, c.expired_at, c.expiry_processed, c.expiry_processed_at, c.expiry_processed_by, c.user_roles,
+	c.mod_log_message_id, c.mod_log_channel_id, c.metadata, c.source, c.external_id, c.created_at, c.updated_at,
+	c.deleted, c.deleted_at, c.redacted, c.reason_history, c.note_count, c.version, c.events`
+
 // caseRow holds one cases row as PostgreSQL types.
 type caseRow struct {
 	guildID, caseNumber              int64
-	caseID                           uuid.UUID
+	caseID                           [16]byte // scanned as bytes: see copyEvents
 	typ                              string
 	userID, moderatorID              int64
 	reason, status                   string
@@ -216,7 +292,7 @@ func (r *caseRow) scanTargets() []any {
 // projection only appends them, and redaction blanks them in SQL.
 func (r *caseRow) toCase() (*aggregate.Case, error) {
 	c := &aggregate.Case{
-		GuildID: events.Snowflake(r.guildID), CaseNumber: uint32(r.caseNumber), CaseID: r.caseID, Type: r.typ,
+		GuildID: events.Snowflake(r.guildID), CaseNumber: uint32(r.caseNumber), CaseID: uuid.UUID(r.caseID), Type: r.typ,
 		UserID: events.Snowflake(r.userID), ModeratorID: events.Snowflake(r.moderatorID), Reason: r.reason,
 		Status: aggregate.Status(r.status), ExpiresAt: utcPtr(r.expiresAt), ExpiredAt: utcPtr(r.expiredAt),
 		ExpiryProcessed: r.expiryProcessed, ExpiryProcessedAt: utcPtr(r.expiryProcessedAt),
@@ -261,40 +337,39 @@ func int64Ptr(s events.Snowflake) *int64 {
 	return &v
 }
 
-// loadCases reads the touched cases; a case not in the table starts empty.
-func loadCases(ctx context.Context, tx pgx.Tx, keys []caseKey) (map[caseKey]*touched, error) {
+// loadCases reads the rows of keys into cases (whose entries exist), and
+// records what each counted and how it stood before the batch. A key
+// without a row keeps its empty case.
+func loadCases(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey]*touched) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	guilds := make([]int64, len(keys))
 	numbers := make([]int64, len(keys))
 	for i, k := range keys {
 		guilds[i], numbers[i] = int64(k.guild), int64(k.number)
 	}
-	rows, err := tx.Query(ctx, `SELECT `+caseColumns+` FROM cases
-		WHERE (guild_id, case_number) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`, guilds, numbers)
+	rows, err := tx.Query(ctx, sqlLoadCases, guilds, numbers)
 	if err != nil {
-		return nil, fmt.Errorf("load cases: %w", err)
+		return fmt.Errorf("load cases: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[caseKey]*touched, len(keys))
 	for rows.Next() {
 		var r caseRow
 		if err := rows.Scan(r.scanTargets()...); err != nil {
-			return nil, fmt.Errorf("load cases: %w", err)
+			return fmt.Errorf("load cases: %w", err)
 		}
 		c, err := r.toCase()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out[caseKey{c.GuildID, c.CaseNumber}] = &touched{state: c, before: contributionOf(c)}
+		t := cases[caseKey{c.GuildID, c.CaseNumber}]
+		t.state, t.stored, t.before, t.rule = c, true, contributionOf(c), ruleInputsOf(c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load cases: %w", err)
+		return fmt.Errorf("load cases: %w", err)
 	}
-	for _, k := range keys {
-		if out[k] == nil {
-			out[k] = &touched{state: &aggregate.Case{}}
-		}
-	}
-	return out, nil
+	return nil
 }
 
 // copyEvents appends the events to the audit log.
@@ -309,8 +384,11 @@ func copyEvents(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 		if e.Command != "" {
 			cmd = &e.Command
 		}
-		rows[i] = []any{int64(e.Seq), int64(e.GuildID), int64(e.CaseNumber), e.CaseID, string(e.Event), e.EventID,
-			int32(e.SchemaVersion), int64(e.ActorID), e.CommandID, cmd, e.CorrelationID, e.OccurredAt, data}
+		// UUIDs go to pgx as [16]byte: a uuid.UUID is a driver.Valuer,
+		// which pgx encodes through its text form at many times the cost.
+		rows[i] = []any{int64(e.Seq), int64(e.GuildID), int64(e.CaseNumber), [16]byte(e.CaseID), string(e.Event),
+			[16]byte(e.EventID), int32(e.SchemaVersion), int64(e.ActorID), [16]byte(e.CommandID), cmd,
+			[16]byte(e.CorrelationID), e.OccurredAt, data}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"case_events"},
 		[]string{"seq", "guild_id", "case_number", "case_id", "event", "event_id", "schema_version", "actor_id",
@@ -322,9 +400,11 @@ func copyEvents(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 	return nil
 }
 
-// The cases a batch touched are staged with COPY and upserted with one
-// statement.
+// Cases a batch opens are copied into the table; cases it changes are
+// staged with COPY and updated with one statement.
 const (
+	sqlLoadCases = `SELECT ` + caseColumnsOfC + ` FROM unnest($1::bigint[], $2::bigint[]) AS k(guild_id, case_number)
+		JOIN cases c ON c.guild_id = k.guild_id AND c.case_number = k.case_number`
 	sqlCreateCaseStage = `CREATE TEMP TABLE IF NOT EXISTS cases_stage (
 		guild_id bigint, case_number bigint, case_id uuid, type text, user_id bigint, moderator_id bigint,
 		reason text, status text, expires_at timestamptz, expired_at timestamptz, expiry_processed boolean,
@@ -332,41 +412,52 @@ const (
 		mod_log_channel_id bigint, metadata jsonb, source text, external_id text, created_at timestamptz,
 		updated_at timestamptz, deleted boolean, deleted_at timestamptz, redacted boolean, reason_history jsonb,
 		note_count integer, version bigint, events integer) ON COMMIT DELETE ROWS`
-	sqlUpsertCases = `WITH staged AS (DELETE FROM cases_stage RETURNING *)
-	INSERT INTO cases (` + caseColumns + `) SELECT ` + caseColumns + ` FROM staged
-	ON CONFLICT (guild_id, case_number) DO UPDATE SET
-		reason = excluded.reason, status = excluded.status, expires_at = excluded.expires_at,
-		expired_at = excluded.expired_at, expiry_processed = excluded.expiry_processed,
-		expiry_processed_at = excluded.expiry_processed_at, expiry_processed_by = excluded.expiry_processed_by,
-		user_roles = excluded.user_roles, mod_log_message_id = excluded.mod_log_message_id,
-		mod_log_channel_id = excluded.mod_log_channel_id, metadata = excluded.metadata,
-		updated_at = excluded.updated_at, deleted = excluded.deleted, deleted_at = excluded.deleted_at,
-		redacted = excluded.redacted, reason_history = excluded.reason_history,
-		note_count = excluded.note_count, version = excluded.version, events = excluded.events`
+	sqlUpdateCases = `UPDATE cases c SET
+		reason = s.reason, status = s.status, expires_at = s.expires_at,
+		expired_at = s.expired_at, expiry_processed = s.expiry_processed,
+		expiry_processed_at = s.expiry_processed_at, expiry_processed_by = s.expiry_processed_by,
+		user_roles = s.user_roles, mod_log_message_id = s.mod_log_message_id,
+		mod_log_channel_id = s.mod_log_channel_id, metadata = s.metadata,
+		updated_at = s.updated_at, deleted = s.deleted, deleted_at = s.deleted_at,
+		redacted = s.redacted, reason_history = s.reason_history,
+		note_count = s.note_count, version = s.version, events = s.events
+		FROM cases_stage s WHERE c.guild_id = s.guild_id AND c.case_number = s.case_number`
 )
 
-// caseStageColumns are the staging table's columns, in COPY order.
+// caseStageColumns are the columns of a case row, in COPY order: the
+// table's and the staging table's.
 var caseStageColumns = []string{"guild_id", "case_number", "case_id", "type", "user_id", "moderator_id", "reason",
 	"status", "expires_at", "expired_at", "expiry_processed", "expiry_processed_at", "expiry_processed_by",
 	"user_roles", "mod_log_message_id", "mod_log_channel_id", "metadata", "source", "external_id", "created_at",
 	"updated_at", "deleted", "deleted_at", "redacted", "reason_history", "note_count", "version", "events"}
 
-// upsertCases writes the touched cases' rows.
-func upsertCases(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey]*touched) error {
+// writeCases copies the batch's new cases into the table and its changed
+// ones into the staging table; staged reports that sqlUpdateCases must run.
+func writeCases(ctx context.Context, tx pgx.Tx, b *casesBatch) (staged bool, err error) {
+	var fresh, changed [][]any
+	for _, k := range b.keys {
+		t := b.cases[k]
+		if t.stored {
+			changed = append(changed, caseRowValues(t))
+		} else {
+			fresh = append(fresh, caseRowValues(t))
+		}
+	}
+	if len(fresh) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cases"}, caseStageColumns, pgx.CopyFromRows(fresh)); err != nil {
+			return false, fmt.Errorf("insert cases: %w", err)
+		}
+	}
+	if len(changed) == 0 {
+		return false, nil
+	}
 	if _, err := tx.Exec(ctx, sqlCreateCaseStage); err != nil {
-		return fmt.Errorf("stage cases: %w", err)
+		return false, fmt.Errorf("stage cases: %w", err)
 	}
-	rows := make([][]any, len(keys))
-	for i, k := range keys {
-		rows[i] = caseRowValues(cases[k])
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cases_stage"}, caseStageColumns, pgx.CopyFromRows(changed)); err != nil {
+		return false, fmt.Errorf("stage cases: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cases_stage"}, caseStageColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("stage cases: %w", err)
-	}
-	if _, err := tx.Exec(ctx, sqlUpsertCases); err != nil {
-		return fmt.Errorf("write cases: %w", err)
-	}
-	return nil
+	return true, nil
 }
 
 // caseRowValues returns a touched case's row, in caseStageColumns order.
@@ -381,7 +472,7 @@ func caseRowValues(t *touched) []any {
 		ext = &c.ExternalID
 	}
 	history, _ := json.Marshal(nonNil(c.ReasonHistory))
-	return []any{int64(c.GuildID), int64(c.CaseNumber), c.CaseID, c.Type, int64(c.UserID),
+	return []any{int64(c.GuildID), int64(c.CaseNumber), [16]byte(c.CaseID), c.Type, int64(c.UserID),
 		int64(c.ModeratorID), c.Reason, string(c.Status), c.ExpiresAt, c.ExpiredAt, c.ExpiryProcessed,
 		c.ExpiryProcessedAt, int64Ptr(c.ExpiryProcessedBy), roles, int64Ptr(c.ModLogMessageID),
 		int64Ptr(c.ModLogChannelID), json.RawMessage(c.Metadata), c.Source, ext, c.CreatedAt, c.UpdatedAt, c.Deleted,
