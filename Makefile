@@ -70,8 +70,9 @@ fuzz:
 ## against an embedded ledger (NATS in process, a throwaway database on
 ## DATABASE_URL's server, default 127.0.0.1:5432), each scenario durable
 ## (fsync before ack) and lazy, with the raw JetStream and COPY ceilings
-## measured in the same run. Text and JSON reports go to BENCH_OUT. About
-## 35 s a run, 12 runs. Run it on an otherwise idle machine.
+## measured in the same run, then the ceilings alone with atomic batches of
+## 1000. Text and JSON reports go to BENCH_OUT. About 5 minutes. Run it on an
+## otherwise idle machine.
 bench: build
 	mkdir -p $(BENCH_OUT)
 	set -- \
@@ -88,6 +89,11 @@ bench: build
 			bin/modledger bench --embedded --$$mode --duration $(BENCH_DURATION) --ceiling-duration $(BENCH_CEILING_DURATION) $$flags \
 				--json-file $(BENCH_OUT)/$$name-$$mode.json | tee $(BENCH_OUT)/$$name-$$mode.txt; \
 		done; \
+	done; \
+	for mode in durable lazy; do \
+		echo "== ceilings with atomic batches of 1000, $$mode"; \
+		bin/modledger bench --embedded --$$mode --ceilings-only --ceiling-batch 1000 --ceiling-duration $(BENCH_CEILING_DURATION) \
+			--json-file $(BENCH_OUT)/ceilings-batch-1000-$$mode.json | tee $(BENCH_OUT)/ceilings-batch-1000-$$mode.txt; \
 	done
 
 ## bench-go: run the Go benchmarks (testing.B) with allocation counts.
