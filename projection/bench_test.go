@@ -127,40 +127,47 @@ func BenchmarkProjectorCatchUp(b *testing.B) {
 
 // BenchmarkRebuild measures a rebuild of the cases projection from a
 // backlog (the benchmark stream, as in BenchmarkProjectorCatchUp) to the
-// swap, with no live traffic, and reports events/s against the COPY
-// ceiling measured right after.
+// swap, with no live traffic, in bulk (the default) and batch by batch,
+// and reports events/s against the COPY ceiling measured right after in
+// batches of the rebuild's size.
 func BenchmarkRebuild(b *testing.B) {
 	for _, backlog := range benchBacklogs(b, 10_000, 100_000) {
-		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
-			b.ReportAllocs()
-			for range b.N {
-				b.StopTimer()
-				lb := setupLedger(b)
-				publishBenchBacklog(b, lb.env.Conn(b), backlog)
-				p := NewCasesProjection(nil)
-				if _, err := lb.store.Activate(context.Background(), p); err != nil {
-					b.Fatal(err)
-				}
-				runtime.GC()
-				heap := sampleHeap()
-				b.StartTimer()
-				start := time.Now()
-				gen, err := Rebuild(context.Background(), RebuildConfig{JetStream: lb.js, Store: lb.store, Projection: p,
-					Logger: testenv.Logger(b)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				elapsed := time.Since(start)
-				b.StopTimer()
-				peak := heap()
-				cp, _, err := lb.store.Checkpoint(context.Background(), CasesName)
-				if err != nil || cp != lb.lastCaseSeq(b) || gen.Number != 2 {
-					b.Fatalf("rebuild ended at generation %d, checkpoint %d (%v)", gen.Number, cp, err)
-				}
-				reportAgainstCeiling(b, lb.pool, backlog, elapsed, BatchSizeDefault)
-				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+		for _, incremental := range []bool{false, true} {
+			mode := "bulk"
+			if incremental {
+				mode = "incremental"
 			}
-		})
+			b.Run(fmt.Sprintf("backlog=%d/%s", backlog, mode), func(b *testing.B) {
+				b.ReportAllocs()
+				for range b.N {
+					b.StopTimer()
+					lb := setupLedger(b)
+					publishBenchBacklog(b, lb.env.Conn(b), backlog)
+					p := NewCasesProjection(nil)
+					if _, err := lb.store.Activate(context.Background(), p); err != nil {
+						b.Fatal(err)
+					}
+					runtime.GC()
+					heap := sampleHeap()
+					b.StartTimer()
+					start := time.Now()
+					gen, err := Rebuild(context.Background(), RebuildConfig{JetStream: lb.js, Store: lb.store, Projection: p,
+						Incremental: incremental, Logger: testenv.Logger(b)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					elapsed := time.Since(start)
+					b.StopTimer()
+					peak := heap()
+					cp, _, err := lb.store.Checkpoint(context.Background(), CasesName)
+					if err != nil || cp != lb.lastCaseSeq(b) || gen.Number != 2 {
+						b.Fatalf("rebuild ended at generation %d, checkpoint %d (%v)", gen.Number, cp, err)
+					}
+					reportAgainstCeiling(b, lb.pool, backlog, elapsed, RebuildBatchSizeDefault)
+					b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+				}
+			})
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -268,4 +269,118 @@ func (p *CasesProjection) restrictionRows(results pgx.BatchResults, users restri
 		}
 	}
 	return out, nil
+}
+
+// FinishBulk derives what ApplyBulk left out, from the rows it wrote:
+// redactions (each case's events and notes before its last redaction),
+// the statistics (one GROUP BY per table, counting what contributionOf
+// counts), and the restrictions (the one rule over every user's active,
+// undeleted cases, read through a cursor so that memory stays bounded).
+func (p *CasesProjection) FinishBulk(ctx context.Context, tx pgx.Tx) error {
+	for _, q := range []string{sqlRedactEventsBulk, sqlRedactNotesBulk} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("redact: %w", err)
+		}
+	}
+	for _, st := range statTables {
+		if _, err := tx.Exec(ctx, st.deriveSQL(), string(aggregate.StatusActive)); err != nil {
+			return fmt.Errorf("derive %s: %w", st.name, err)
+		}
+	}
+	return p.deriveRestrictions(ctx, tx)
+}
+
+// deriveSQL fills the table from cases: every undeleted case counts in
+// total, and in active while it is active.
+func (st statTable) deriveSQL() string {
+	exprs := make([]string, len(st.keys))
+	for i, k := range st.keys {
+		exprs[i] = k
+		if k == "day" {
+			exprs[i] = "(created_at AT TIME ZONE 'UTC')::date"
+		}
+	}
+	e := strings.Join(exprs, ", ")
+	return fmt.Sprintf("INSERT INTO %s (%s, total, active) SELECT %s, count(*), count(*) FILTER (WHERE status = $1) FROM cases WHERE NOT deleted GROUP BY %s",
+		st.name, strings.Join(st.keys, ", "), e, e)
+}
+
+// Restrictions after a bulk load: the counting cases of every user, in
+// user order, through a cursor.
+const (
+	restrictionCursorRows  = 10_000
+	sqlDeclareRestrictions = `DECLARE bulk_restrictions NO SCROLL CURSOR FOR
+		SELECT guild_id, user_id, case_number, type, status, deleted, expiry_processed, expires_at, created_at
+		FROM cases WHERE NOT deleted AND status = $1 AND type = ANY($2) ORDER BY guild_id, user_id`
+	sqlFetchRestrictions = `FETCH 10000 FROM bulk_restrictions` // restrictionCursorRows
+)
+
+// deriveRestrictions writes the restrictions of every user from the cases
+// table, with aggregate.Restrictions, restrictionCursorRows cases at a
+// time.
+func (p *CasesProjection) deriveRestrictions(ctx context.Context, tx pgx.Tx) error {
+	var types []string
+	for _, spec := range p.registry.Types() {
+		if spec.Family() != aggregate.FamilyNone {
+			types = append(types, spec.Name)
+		}
+	}
+	if _, err := tx.Exec(ctx, sqlDeclareRestrictions, string(aggregate.StatusActive), types); err != nil {
+		return fmt.Errorf("derive restrictions: %w", err)
+	}
+	var (
+		user  []*aggregate.Case // the cases of the user being read
+		out   [][]any
+		flush = func() {
+			if len(user) == 0 {
+				return
+			}
+			c := user[0]
+			for fam, r := range aggregate.Restrictions(p.registry, user) {
+				out = append(out, []any{int64(c.GuildID), int64(c.UserID), string(fam), int64(r.CaseNumber), r.Type, r.ExpiresAt, r.CreatedAt})
+			}
+			user = user[:0]
+		}
+	)
+	for {
+		rows, err := tx.Query(ctx, sqlFetchRestrictions)
+		if err != nil {
+			return fmt.Errorf("derive restrictions: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			c := &aggregate.Case{}
+			var g, u, num int64
+			var typ, status string
+			if err := rows.Scan(&g, &u, &num, &typ, &status, &c.Deleted, &c.ExpiryProcessed, &c.ExpiresAt, &c.CreatedAt); err != nil {
+				rows.Close()
+				return fmt.Errorf("derive restrictions: %w", err)
+			}
+			c.GuildID, c.UserID, c.CaseNumber, c.Type, c.Status = events.Snowflake(g), events.Snowflake(u), uint32(num), typ, aggregate.Status(status)
+			if len(user) > 0 && (user[0].GuildID != c.GuildID || user[0].UserID != c.UserID) {
+				flush()
+			}
+			user = append(user, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("derive restrictions: %w", err)
+		}
+		if n < restrictionCursorRows {
+			flush()
+		}
+		if len(out) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"restrictions"},
+				[]string{"guild_id", "user_id", "family", "case_number", "type", "expires_at", "since"}, pgx.CopyFromRows(out)); err != nil {
+				return fmt.Errorf("write restrictions: %w", err)
+			}
+			out = out[:0]
+		}
+		if n < restrictionCursorRows {
+			break
+		}
+	}
+	_, err := tx.Exec(ctx, `CLOSE bulk_restrictions`)
+	return err
 }

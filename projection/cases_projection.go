@@ -140,6 +140,17 @@ type casesBatch struct {
 // once; new cases are copied into the table, changed ones staged with COPY
 // and updated with one statement.
 func (p *CasesProjection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
+	return p.apply(ctx, tx, evs, false)
+}
+
+// ApplyBulk applies events to a generation being built in bulk: it writes
+// cases, the audit log and notes, and leaves redactions, statistics and
+// restrictions to FinishBulk.
+func (p *CasesProjection) ApplyBulk(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
+	return p.apply(ctx, tx, evs, true)
+}
+
+func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Event, bulk bool) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -175,7 +186,9 @@ func (p *CasesProjection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 			notes = append(notes, []any{int64(e.GuildID), int64(e.CaseNumber), [16]byte(d.NoteID), int64(d.AuthorID), d.Text,
 				nonNil(d.EvidenceURLs), e.OccurredAt, int64(e.Seq)})
 		case events.CaseRedacted:
-			redactions = append(redactions, e)
+			if !bulk {
+				redactions = append(redactions, e)
+			}
 		}
 	}
 	if err := copyEvents(ctx, tx, evs); err != nil {
@@ -191,6 +204,14 @@ func (p *CasesProjection) Apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 	staged, err := writeCases(ctx, tx, &b)
 	if err != nil {
 		return err
+	}
+	if bulk {
+		if staged {
+			if _, err := tx.Exec(ctx, sqlUpdateCases); err != nil {
+				return fmt.Errorf("write cases: %w", err)
+			}
+		}
+		return nil
 	}
 	// One round trip for the rest: the update of the staged cases, the
 	// redactions, the statistics, and the restriction rule's reads.
@@ -480,10 +501,21 @@ func caseRowValues(t *touched) []any {
 }
 
 // Redaction blanks the personal text of a case's earlier events and notes.
+// A bulk load blanks them all at the end, each case's up to its last
+// redaction: the same rows as redaction by redaction.
 const (
 	sqlRedactEvents = `UPDATE case_events
 		SET data = data - 'reason' - 'text' - 'evidence_urls' - 'metadata' - 'user_roles'
 		WHERE guild_id = $1 AND case_number = $2 AND seq < $3 AND event <> 'redacted'`
 	sqlRedactNotes = `UPDATE case_notes SET text = '', evidence_urls = '{}'
 		WHERE guild_id = $1 AND case_number = $2 AND seq < $3`
+	sqlRedactedCases = `SELECT guild_id, case_number, max(seq) AS seq FROM case_events
+		WHERE event = 'redacted' GROUP BY guild_id, case_number`
+	sqlRedactEventsBulk = `UPDATE case_events e
+		SET data = e.data - 'reason' - 'text' - 'evidence_urls' - 'metadata' - 'user_roles'
+		FROM (` + sqlRedactedCases + `) r
+		WHERE e.guild_id = r.guild_id AND e.case_number = r.case_number AND e.seq < r.seq AND e.event <> 'redacted'`
+	sqlRedactNotesBulk = `UPDATE case_notes n SET text = '', evidence_urls = '{}'
+		FROM (` + sqlRedactedCases + `) r
+		WHERE n.guild_id = r.guild_id AND n.case_number = r.case_number AND n.seq < r.seq`
 )

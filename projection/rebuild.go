@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,13 +25,23 @@ type RebuildConfig struct {
 	Stream string
 	// Prefix is the ledger's subject prefix. Defaults to "modledger".
 	Prefix string
-	// BatchSize bounds a batch. Defaults to 1000.
+	// BatchSize bounds a batch. Defaults to 10,000 (RebuildBatchSizeDefault).
 	BatchSize int
+	// Incremental builds batch by batch through Projection.Apply, as the
+	// live projector does, even when the projection is a BulkProjection
+	// (for comparisons and tests). Defaults to false: a BulkProjection is
+	// loaded in bulk, its secondary indexes made after the load.
+	Incremental bool
 	// Logger receives progress logs. Defaults to discarding them.
 	Logger *slog.Logger
 	// Progress, when set, is called after every batch.
 	Progress func(RebuildProgress)
 }
+
+// RebuildBatchSizeDefault is the default batch of a rebuild: larger than a
+// live projector's, since a rebuild always has a backlog and nobody waits
+// for its single batches.
+const RebuildBatchSizeDefault = 10_000
 
 // RebuildProgress reports how far a rebuild has come.
 type RebuildProgress struct {
@@ -59,7 +70,7 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 		cfg.Prefix = PrefixDefault
 	}
 	if cfg.BatchSize == 0 {
-		cfg.BatchSize = BatchSizeDefault
+		cfg.BatchSize = RebuildBatchSizeDefault
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -118,21 +129,55 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 		}
 	}
 	// Catch up outside any lock: the live projector keeps going.
-	for {
-		evs, pending, err := fetch(ctx)
+	catchUp := func(mode applyMode) error {
+		for {
+			evs, pending, err := fetch(ctx)
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
+				return nil
+			}
+			_, cp, err := s.applyBatch(ctx, p, evs, gen.Number, mode)
+			if err != nil {
+				return err
+			}
+			progress(RebuildProgress{Generation: gen.Number, Checkpoint: cp, Pending: pending})
+			if pending == 0 {
+				return nil
+			}
+		}
+	}
+	bp, bulk := p.(BulkProjection)
+	bulk = bulk && !cfg.Incremental
+	if !bulk {
+		if err := catchUp(applyMode{async: true}); err != nil {
+			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		}
+	} else {
+		// Load without the secondary indexes, derive what the bulk load
+		// left out, make the indexes, and apply what came meanwhile as
+		// usual.
+		deferred, err := s.dropSecondaryIndexes(ctx, gen.Schema)
 		if err != nil {
 			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
-		if len(evs) == 0 {
-			break
-		}
-		_, cp, err := s.applyBatch(ctx, p, evs, gen.Number)
-		if err != nil {
+		if err := catchUp(applyMode{async: true, bulk: true}); err != nil {
 			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
-		progress(RebuildProgress{Generation: gen.Number, Checkpoint: cp, Pending: pending})
-		if pending == 0 {
-			break
+		start := time.Now()
+		if err := s.finishBulk(ctx, bp, gen.Schema); err != nil {
+			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		}
+		derived := time.Since(start)
+		if err := s.createIndexes(ctx, gen.Schema, deferred, p.Tables()); err != nil {
+			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		}
+		cfg.Logger.Info("rebuild loaded in bulk; derived tables and indexes made", "projection", p.Name(),
+			"generation", gen.Number, "derive", derived.Round(time.Millisecond),
+			"indexes", len(deferred), "index_time", (time.Since(start) - derived).Round(time.Millisecond))
+		if err := catchUp(applyMode{async: true}); err != nil {
+			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
 	}
 	// Swap: with the projection's row locked the live projector waits;
@@ -158,7 +203,7 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 			if len(evs) == 0 {
 				break
 			}
-			if _, _, err := s.applyInTx(ctx, tx, gen.Schema, p, evs, false); err != nil {
+			if _, _, err := s.applyInTx(ctx, tx, gen.Schema, p, evs, applyMode{}); err != nil {
 				return err
 			}
 		}

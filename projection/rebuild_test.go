@@ -4,13 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/modledger/modledger/aggregate"
+	"github.com/modledger/modledger/events"
 	"github.com/modledger/modledger/internal/testenv"
 )
 
@@ -25,6 +31,7 @@ func TestRebuildSwapsInTheSameModelWhileQueriesAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	indexesBefore := schemaIndexes(t, b.pool, before.Schema)
 
 	// Queries and commands go on during the rebuild.
 	ctx, cancel := context.WithCancel(t.Context())
@@ -73,6 +80,11 @@ func TestRebuildSwapsInTheSameModelWhileQueriesAnswer(t *testing.T) {
 	if gen.Number != before.Number+1 || reports < 2 || queries.Load() == 0 {
 		t.Fatalf("generation %d after %d, %d progress reports, %d queries", gen.Number, before.Number, reports, queries.Load())
 	}
+	// The bulk load dropped the secondary indexes and constraints: they
+	// are all back, as the migrations make them.
+	if after := schemaIndexes(t, b.pool, gen.Schema); !slices.Equal(after, indexesBefore) {
+		t.Fatalf("indexes after the rebuild:\n%s\nbefore:\n%s", strings.Join(after, "\n"), strings.Join(indexesBefore, "\n"))
+	}
 	var oldSchemas int
 	if err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, before.Schema).Scan(&oldSchemas); err != nil || oldSchemas != 0 {
 		t.Fatalf("old generation schema still there: %d %v", oldSchemas, err)
@@ -81,6 +93,32 @@ func TestRebuildSwapsInTheSameModelWhileQueriesAnswer(t *testing.T) {
 	w.run(t.Context(), t, 200, 4, 5)
 	b.waitCaughtUp(t, 60*time.Second)
 	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
+}
+
+// schemaIndexes lists the definitions of every index and constraint of the
+// tables in schema, with the schema's name taken out, sorted.
+func schemaIndexes(t *testing.T, pool *pgxpool.Pool, schema string) []string {
+	t.Helper()
+	rows, err := pool.Query(t.Context(), `SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1
+		UNION ALL
+		SELECT con.conname || ' ' || c.relname || ' ' || pg_get_constraintdef(con.oid) FROM pg_constraint con
+		JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range defs {
+		defs[i] = strings.ReplaceAll(d, schema+".", "")
+	}
+	slices.Sort(defs)
+	if len(defs) < 10 {
+		t.Fatalf("schema %s has only %d indexes and constraints", schema, len(defs))
+	}
+	return defs
 }
 
 // casesV2 is the cases projection with a newer code version, as a new
@@ -167,5 +205,34 @@ func TestInPlaceMigrationRepointsTheViews(t *testing.T) {
 	}
 	if gen.Number != 1 || !hasCommand() {
 		t.Fatalf("generation %d; the view shows the new column: %v", gen.Number, hasCommand())
+	}
+}
+
+// TestBulkRebuildEqualsTheFold rebuilds, in bulk and batch by batch, a
+// backlog of the benchmark stream (opens of every kind and changes of every
+// kind, deletions and redactions among them, over many guilds and users;
+// more counting cases than the restriction cursor reads at once), and
+// checks each read model against the fold of the stream.
+func TestBulkRebuildEqualsTheFold(t *testing.T) {
+	t.Parallel()
+	b := setupLedger(t)
+	publishBenchBacklog(t, b.env.Conn(t), 30_000)
+	evs := streamEvents(t, b.js)
+	var redactions int
+	for _, e := range evs {
+		if e.Event == events.NameCaseRedacted {
+			redactions++
+		}
+	}
+	if redactions == 0 {
+		t.Fatal("the backlog has no redaction")
+	}
+	for _, incremental := range []bool{false, true} {
+		_, err := Rebuild(t.Context(), RebuildConfig{JetStream: b.js, Store: b.store, Projection: NewCasesProjection(nil),
+			BatchSize: 4000, Incremental: incremental, Logger: testenv.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), evs)
 	}
 }

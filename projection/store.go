@@ -158,18 +158,31 @@ func (s *Store) pointViews(ctx context.Context, tx pgx.Tx, p Projection, g Gener
 // the checkpoint, skipping events at or below it. It returns how many
 // events it applied and the checkpoint after.
 func (s *Store) ApplyBatch(ctx context.Context, p Projection, evs []events.Event) (int, uint64, error) {
-	return s.applyBatch(ctx, p, evs, 0)
+	return s.applyBatch(ctx, p, evs, 0, applyMode{notify: true})
+}
+
+// applyMode says how a batch is applied.
+type applyMode struct {
+	// notify announces the new checkpoint to query servers (a live batch).
+	notify bool
+	// async commits with synchronous_commit off: a crash may lose the last
+	// commits. Only for a generation being built, which a rebuild that
+	// crashed drops and builds again anyway; the swap is durable.
+	async bool
+	// bulk applies through BulkProjection.ApplyBulk (a generation no query
+	// reads yet, its secondary indexes dropped).
+	bulk bool
 }
 
 // applyBatch applies evs to the active generation, or to generation only
 // when only is not zero (a rebuild).
-func (s *Store) applyBatch(ctx context.Context, p Projection, evs []events.Event, only int) (applied int, checkpoint uint64, err error) {
+func (s *Store) applyBatch(ctx context.Context, p Projection, evs []events.Event, only int, mode applyMode) (applied int, checkpoint uint64, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		schema, err := s.generationSchema(ctx, tx, p, only)
 		if err != nil {
 			return err
 		}
-		applied, checkpoint, err = s.applyInTx(ctx, tx, schema, p, evs, only == 0)
+		applied, checkpoint, err = s.applyInTx(ctx, tx, schema, p, evs, mode)
 		return err
 	})
 	if err != nil {
@@ -180,9 +193,15 @@ func (s *Store) applyBatch(ctx context.Context, p Projection, evs []events.Event
 
 // applyInTx applies evs to the generation in schema within tx: events at or
 // below its checkpoint are skipped, the rest applied, and the checkpoint
-// moved to the last. notify announces the new checkpoint to query servers.
-func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, schema string, p Projection, evs []events.Event, notify bool) (int, uint64, error) {
-	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{schema}.Sanitize()); err != nil {
+// moved to the last. A live batch announces the new checkpoint to query
+// servers.
+func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, schema string, p Projection, evs []events.Event, mode applyMode) (int, uint64, error) {
+	syncCommit := "on"
+	if mode.async {
+		syncCommit = "off"
+	}
+	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true), set_config('synchronous_commit', $2, true)`,
+		pgx.Identifier{schema}.Sanitize(), syncCommit); err != nil {
 		return 0, 0, err
 	}
 	var seq int64
@@ -202,7 +221,11 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, schema string, p Proje
 	if len(fresh) == 0 {
 		return 0, checkpoint, nil
 	}
-	if err := p.Apply(ctx, tx, fresh); err != nil {
+	apply := p.Apply
+	if bp, ok := p.(BulkProjection); ok && mode.bulk {
+		apply = bp.ApplyBulk
+	}
+	if err := apply(ctx, tx, fresh); err != nil {
 		return 0, 0, err
 	}
 	last := fresh[len(fresh)-1]
@@ -210,7 +233,7 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, schema string, p Proje
 		p.Name(), int64(last.Seq), last.OccurredAt); err != nil {
 		return 0, 0, fmt.Errorf("write checkpoint: %w", err)
 	}
-	if notify {
+	if mode.notify {
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.NotifyChannel(), fmt.Sprintf("%s %d", p.Name(), last.Seq)); err != nil {
 			return 0, 0, err
 		}
