@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -97,18 +95,8 @@ func openWarn(t *testing.T, url string) *command.Result {
 	return r
 }
 
-// reachableTempDir returns a temp directory that the postgres user can
-// reach too (dev runs its private cluster as postgres when run as root).
-func reachableTempDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+// reachableTempDir returns a temp directory the postgres user can reach.
+func reachableTempDir(t *testing.T) string { return testenv.ReachableTempDir(t) }
 
 func TestDevRunsLedgerAndReusesData(t *testing.T) {
 	dir := reachableTempDir(t)

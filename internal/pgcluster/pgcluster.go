@@ -89,6 +89,15 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Kill stops the cluster at once, as a crash would (immediate shutdown:
+// no checkpoint; the next start recovers from the write-ahead log).
+func (c *Cluster) Kill(ctx context.Context) error {
+	if err := c.run(ctx, "pg_ctl", "stop", "-w", "-m", "immediate", "-D", filepath.Join(c.dir, "data")); err != nil {
+		return fmt.Errorf("kill PostgreSQL: %w", err)
+	}
+	return nil
+}
+
 func (c *Cluster) initdb(ctx context.Context, data string) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
