@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/google/uuid"
@@ -61,11 +62,14 @@ func (s *Service) handleOpen(ctx context.Context, guild events.Snowflake, body [
 	if werr := decodeParams(body, MaxSingleRequestBytes, &p); werr != nil {
 		return nil, werr
 	}
+	p.command = aggregate.CommandOpen
 	nc, err := s.decideOpen(p.Meta, p.CaseFields, "")
 	if err != nil {
+		if res := s.earlierOpens(ctx, guild, p.Meta, err); res != nil {
+			return res[0], nil
+		}
 		return nil, err
 	}
-	p.command = aggregate.CommandOpen
 	var guard openGuard
 	if p.UnlessActive.Set {
 		family, err := s.unlessActiveFamily(p.UnlessActive, p.Type)
@@ -94,10 +98,14 @@ func (s *Service) handleOpenMany(ctx context.Context, guild events.Snowflake, bo
 	if len(p.Cases) == 0 {
 		return nil, invalidf("cases", "is required: at least one case")
 	}
+	p.command = aggregate.CommandOpenMany
 	cases := make([]*newCase, len(p.Cases))
 	for i, f := range p.Cases {
 		nc, err := s.decideOpen(p.Meta, f, fmt.Sprintf("cases[%d].", i))
 		if err != nil {
+			if res := s.earlierOpens(ctx, guild, p.Meta, err); len(res) == len(p.Cases) {
+				return manyResult(res), nil
+			}
 			return nil, err
 		}
 		cases[i] = nc
@@ -105,7 +113,6 @@ func (s *Service) handleOpenMany(ctx context.Context, guild events.Snowflake, bo
 	if err := checkBatch(cases); err != nil {
 		return nil, err
 	}
-	p.command = aggregate.CommandOpenMany
 	res, err := s.create(ctx, guild, p.Meta, cases, false, nil)
 	if err != nil {
 		return nil, err
@@ -164,6 +171,34 @@ func (s *Service) decideOpen(meta Meta, f events.CaseFields, prefix string) (*ne
 	}
 	op := payloads[0].(events.CaseOpened)
 	return &newCase{payload: op, fields: op.CaseFields, actor: actor}, nil
+}
+
+// earlierOpens returns the first replies of an open or open_many that
+// validation refused (err) but that an earlier attempt stored: the rule
+// that depends on the time (an expiry in the future) fails a late retry of
+// a command the ledger accepted, and a retry must get its first reply. It
+// looks back as far as the duplicate window (and a minute), and returns nil
+// when it finds nothing or cannot look.
+func (s *Service) earlierOpens(ctx context.Context, guild events.Snowflake, meta Meta, err error) []*Result {
+	// Only the expiry's rule depends on the time: other refusals would
+	// have refused the first attempt too, and need no look back.
+	var ve *aggregate.ValidationError
+	if !errors.As(err, &ve) || !strings.HasSuffix(ve.Field, "expires_at") || meta.CommandID == uuid.Nil {
+		return nil
+	}
+	found, ferr := s.ledger.findCommand(ctx, s.subj.GuildOpened(guild), meta.CommandID, s.cfg.Now())
+	if ferr != nil || len(found) == 0 {
+		return nil
+	}
+	cases := make([]*newCase, len(found))
+	pending := make([]int, len(found))
+	for i := range found {
+		cases[i], pending[i] = &newCase{}, i
+	}
+	if err := s.settleFrom(ctx, guild, meta, cases, pending, found); err != nil {
+		return nil
+	}
+	return results(cases)
 }
 
 // prefixField puts prefix before the field of a validation error.

@@ -392,3 +392,41 @@ func TestOpenReusingAChangesCommandIDIsAConflict(t *testing.T) {
 		t.Fatalf("open with a used command id: err = %v, want conflict", err)
 	}
 }
+
+// TestOpenRetriedAfterItsExpiryPassedGetsItsFirstReply: a tempban stored
+// by a first attempt whose reply was lost is retried after its expiry
+// passed. Validation alone would refuse it (the expiry is no longer in the
+// future); the retry gets its first reply and appends nothing.
+func TestOpenRetriedAfterItsExpiryPassedGetsItsFirstReply(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p := tempbanParams(b.clock, 5)
+	p.Meta = meta(42)
+	first, err := b.client.CaseOpen(t.Context(), testGuild, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := command.OpenManyParams{Meta: meta(42), Cases: []events.CaseFields{tempbanParams(b.clock, 6).CaseFields, tempbanParams(b.clock, 7).CaseFields}}
+	firstMany, err := b.client.CaseOpenMany(t.Context(), testGuild, many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := b.msgCount(t)
+	b.clock.Advance(48 * time.Hour)
+	again, err := b.client.CaseOpen(t.Context(), testGuild, p)
+	if err != nil || again.Case.CaseNumber != first.Case.CaseNumber || again.Appended != 1 || again.Seq != first.Seq {
+		t.Fatalf("retried open: %+v %v, want its first reply %+v", again, err, first)
+	}
+	againMany, err := b.client.CaseOpenMany(t.Context(), testGuild, many)
+	if err != nil || len(againMany.Cases) != 2 || againMany.Cases[1].CaseNumber != firstMany.Cases[1].CaseNumber || againMany.Seq != firstMany.Seq {
+		t.Fatalf("retried open_many: %+v %v, want its first reply %+v", againMany, err, firstMany)
+	}
+	if b.msgCount(t) != stored {
+		t.Fatal("a retry appended")
+	}
+	// A new command with an expiry in the past is still refused.
+	p.Meta = meta(42)
+	if _, err := b.client.CaseOpen(t.Context(), testGuild, p); !errors.Is(err, aggregate.ErrInvalidArgument) {
+		t.Fatalf("a new open with a past expiry: %v", err)
+	}
+}
