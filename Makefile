@@ -18,15 +18,28 @@ BENCH_OUT ?= $(or $(TMPDIR),/tmp)/modledger-bench
 BENCH_DURATION ?= 10s
 BENCH_CEILING_DURATION ?= 3s
 
-.PHONY: test vet fmt-check dev build fuzz bench bench-go
+.PHONY: test vet fmt-check fuzz-smoke dev build fuzz bench bench-go
 
 ## test: go vet, gofmt check, then the whole test suite with the race detector.
 ## Packages run one at a time (-p 1): the fault and timing tests (expiries
 ## within a second, killed processes) measure the ledger, not two other test
 ## binaries competing for the same two cores. Tests within a package still run
 ## in parallel.
-test: vet fmt-check
+test: vet fmt-check fuzz-smoke
 	$(GO) test -race -count=1 -p 1 -timeout 15m ./...
+
+## fuzz-smoke: every fuzz target for FUZZ_SMOKE_TIME, so that each runs in CI
+## beyond its seed corpus (the seeds run in every `go test`). Targets are
+## found by their declarations, which spares building every test binary to
+## list them.
+FUZZ_SMOKE_TIME ?= 3s
+fuzz-smoke:
+	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sed 's|^\./||; s|/[^/]*_test.go:func | |' | sort -u | \
+	while read -r dir target; do \
+		echo "== fuzz $$target in ./$$dir ($(FUZZ_SMOKE_TIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZ_SMOKE_TIME) "./$$dir" > /tmp/fuzz-smoke.$$$$.log 2>&1 || { cat /tmp/fuzz-smoke.$$$$.log; rm -f /tmp/fuzz-smoke.$$$$.log; exit 1; }; \
+		rm -f /tmp/fuzz-smoke.$$$$.log; \
+	done
 
 vet:
 	$(GO) vet ./...
