@@ -12,8 +12,9 @@ import (
 // and concurrency checks; the batch is all or none. When a combined batch
 // fails (one member's check lost, one member a retry the server has seen),
 // every member is sent again on its own, so each learns its own outcome
-// exactly as if it had never been combined. A lone append goes out at once:
-// nothing waits for company.
+// exactly as if it had never been combined. A combined batch that gets no
+// answer (a timeout, a lost connection) is not split: each member retries on
+// its own. A lone append goes out at once: nothing waits for company.
 
 // groupCommitMaxMessages bounds a combined batch: the server's atomic batch
 // limit is 1000 messages.
@@ -128,6 +129,17 @@ func (c *committer) send(batch []*commitReq, n int) {
 		for _, r := range batch {
 			seq += uint64(len(r.msgs))
 			r.done <- commitRes{ack: pubAck{Stream: ack.Stream, Seq: seq}}
+		}
+		return
+	}
+	if isTransient(err) {
+		// No answer (a timeout, a lost connection): the batch may or may
+		// not be stored. Each member retries on its own, with the same
+		// message ids and checks, which is safe either way; sending each
+		// again here, one after the other, would make them all wait out
+		// the timeout in turn.
+		for _, r := range batch {
+			r.done <- commitRes{err: err}
 		}
 		return
 	}
