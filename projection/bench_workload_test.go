@@ -281,8 +281,10 @@ func copyCeiling(b testing.TB, pool *pgxpool.Pool, n, batch int) float64 {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rows[j] = []any{int64(e.Seq), int64(e.GuildID), int64(e.CaseNumber), e.CaseID, string(e.Event), e.EventID,
-				int32(e.SchemaVersion), int64(e.ActorID), e.CommandID, e.Command, e.CorrelationID, e.OccurredAt, data}
+			// UUIDs as [16]byte, the fast way (see copyEvents).
+			rows[j] = []any{int64(e.Seq), int64(e.GuildID), int64(e.CaseNumber), [16]byte(e.CaseID), string(e.Event),
+				[16]byte(e.EventID), int32(e.SchemaVersion), int64(e.ActorID), [16]byte(e.CommandID), e.Command,
+				[16]byte(e.CorrelationID), e.OccurredAt, data}
 		}
 		start := time.Now()
 		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"public", "bench_copy_ceiling"}, cols, pgx.CopyFromRows(rows)); err != nil {
