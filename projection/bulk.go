@@ -2,6 +2,7 @@ package projection
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,18 +16,30 @@ import (
 // (a rebuild) faster than batch by batch. Before the first ApplyBulk the
 // runtime drops the generation's secondary indexes and unique constraints
 // (primary keys stay); once the build has caught up with the stream it
-// calls FinishBulk, makes the indexes again (sorted builds, far cheaper
-// than keeping them row by row), analyzes the tables, and applies whatever
-// arrived meanwhile through Apply as usual.
+// runs the projection's BulkSteps and makes the indexes again (sorted
+// builds, far cheaper than keeping them row by row), analyzes the tables,
+// and applies whatever arrived meanwhile through Apply as usual.
 type BulkProjection interface {
 	Projection
-	// ApplyBulk applies events as Apply does, but may leave out what
-	// FinishBulk derives. It must not rely on a secondary index.
+	// ApplyBulk applies events as Apply does, but may leave out what the
+	// BulkSteps derive. It must not rely on a secondary index. The runtime
+	// calls it concurrently, in separate transactions, with the events of
+	// disjoint sets of guilds (each guild's in stream order).
 	ApplyBulk(ctx context.Context, tx pgx.Tx, evs []events.Event) error
-	// FinishBulk derives, within tx, whatever ApplyBulk left out, so that
-	// the generation is what Apply would have made. The indexes are still
-	// dropped.
-	FinishBulk(ctx context.Context, tx pgx.Tx) error
+	// BulkSteps derive what ApplyBulk left out, so that the generation is
+	// what Apply would have made. They are independent of each other and
+	// of the indexes (which may not exist yet): the runtime runs them
+	// concurrently, each in a transaction of its own whose search_path is
+	// the generation's schema.
+	BulkSteps() []BulkStep
+}
+
+// BulkStep is one step of the end of a bulk load.
+type BulkStep struct {
+	// Name says what the step makes, for errors and logs.
+	Name string
+	// Run does it within tx.
+	Run func(ctx context.Context, tx pgx.Tx) error
 }
 
 // deferredIndex is a secondary index or unique constraint dropped for a bulk
@@ -88,45 +101,53 @@ func (s *Store) dropSecondaryIndexes(ctx context.Context, schema string) ([]defe
 	return out, nil
 }
 
-// Index builds after a bulk load.
+// The end of a bulk load.
 const (
-	// indexBuildWorkers is how many indexes are built at once, each on its
-	// own connection. PostgreSQL builds a B-tree with parallel workers by
-	// itself, but a GIN index (before version 18) on one core: two at a
-	// time keep both cores of a small server busy.
-	indexBuildWorkers = 2
-	// indexBuildMemory is maintenance_work_mem for an index build: enough to
-	// sort the keys of a few million cases in memory.
-	indexBuildMemory = "256MB"
+	// finishWorkers is how many derive steps and index builds run at once,
+	// each on its own connection. PostgreSQL builds a B-tree with parallel
+	// workers by itself, but a GIN index (before version 18) or a step on
+	// one core: two at a time keep both cores of a small server busy.
+	finishWorkers = 2
+	// finishMemory is maintenance_work_mem and work_mem at the end of a
+	// bulk load: enough to sort and group a few million cases in memory.
+	finishMemory = "256MB"
 )
 
-// createIndexes makes the deferred indexes again, indexBuildWorkers at a
-// time, then analyzes tables of schema, so that the planner knows the
-// sizes of what was loaded.
-func (s *Store) createIndexes(ctx context.Context, schema string, defs []deferredIndex, tables []string) error {
+// finishBulk ends a bulk load of the generation in schema: it runs p's
+// BulkSteps, then makes the deferred indexes again, finishWorkers at a
+// time, then analyzes the tables, so that the planner knows the sizes of
+// what was loaded.
+func (s *Store) finishBulk(ctx context.Context, p BulkProjection, schema string, defs []deferredIndex) error {
+	steps := p.BulkSteps()
+	for _, d := range defs {
+		steps = append(steps, BulkStep{Name: "index " + d.name, Run: func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, d.create)
+			return err
+		}})
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan deferredIndex)
+	work := make(chan BulkStep)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
-	for range min(indexBuildWorkers, len(defs)) {
+	for range min(finishWorkers, len(steps)) {
 		wg.Go(func() {
-			for d := range work {
+			for step := range work {
 				err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-					if _, err := tx.Exec(ctx, `SELECT set_config('maintenance_work_mem', $1, true),
-						set_config('synchronous_commit', 'off', true)`, indexBuildMemory); err != nil {
+					if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true),
+						set_config('synchronous_commit', 'off', true), set_config('maintenance_work_mem', $2, true),
+						set_config('work_mem', $2, true)`, pgx.Identifier{schema}.Sanitize(), finishMemory); err != nil {
 						return err
 					}
-					_, err := tx.Exec(ctx, d.create)
-					return err
+					return step.Run(ctx, tx)
 				})
 				if err != nil {
 					mu.Lock()
 					if first == nil {
-						first = fmt.Errorf("make index %s again after the bulk load: %w", d.name, err)
+						first = fmt.Errorf("finish the bulk load of %s: %s: %w", schema, step.Name, err)
 						cancel()
 					}
 					mu.Unlock()
@@ -134,9 +155,9 @@ func (s *Store) createIndexes(ctx context.Context, schema string, defs []deferre
 			}
 		})
 	}
-	for _, d := range defs {
+	for _, step := range steps {
 		select {
-		case work <- d:
+		case work <- step:
 		case <-ctx.Done():
 		}
 	}
@@ -148,6 +169,7 @@ func (s *Store) createIndexes(ctx context.Context, schema string, defs []deferre
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	tables := p.Tables()
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[i] = pgx.Identifier{schema, t}.Sanitize()
@@ -158,18 +180,93 @@ func (s *Store) createIndexes(ctx context.Context, schema string, defs []deferre
 	return nil
 }
 
-// finishBulk runs p's FinishBulk on the generation in schema, in one
-// transaction.
-func (s *Store) finishBulk(ctx context.Context, p BulkProjection, schema string) error {
+// bulkWorkers is how many transactions a batch of a bulk load is applied
+// in at once, each with the events of its own guilds: PostgreSQL runs a
+// transaction on one core, and a bulk load keeps it busy.
+const bulkWorkers = 2
+
+// applyBulkBatch applies a batch of a bulk load to generation only: the
+// events at or below its checkpoint are skipped, the rest split by guild
+// over bulkWorkers transactions applied at once through ApplyBulk, then the
+// checkpoint moves to the last event. Unlike a live batch this is not
+// atomic: a bulk load that fails part way is not resumed but dropped and
+// started over (Rebuild), so only its end needs to be right.
+func (s *Store) applyBulkBatch(ctx context.Context, p BulkProjection, evs []events.Event, only int) (int, uint64, error) {
+	fail := func(err error) (int, uint64, error) { return 0, 0, fmt.Errorf("projection %s: %w", p.Name(), err) }
+	var schema string
+	var checkpoint uint64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true),
-			set_config('work_mem', $2, true)`, pgx.Identifier{schema}.Sanitize(), indexBuildMemory); err != nil {
+		var err error
+		if schema, err = s.generationSchema(ctx, tx, p, only); err != nil {
 			return err
 		}
-		return p.FinishBulk(ctx, tx)
+		var seq int64
+		err = tx.QueryRow(ctx, `SELECT seq FROM `+pgx.Identifier{schema, "checkpoint"}.Sanitize()+` WHERE projection = $1`,
+			p.Name()).Scan(&seq)
+		checkpoint = uint64(seq)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("finish the bulk load of %s: %w", schema, err)
+		return fail(fmt.Errorf("read checkpoint: %w", err))
 	}
-	return nil
+	fresh := evs
+	for len(fresh) > 0 && fresh[0].Seq <= checkpoint {
+		fresh = fresh[1:]
+	}
+	for i := 1; i < len(fresh); i++ {
+		if fresh[i].Seq <= fresh[i-1].Seq {
+			return fail(fmt.Errorf("events out of order: sequence %d after %d", fresh[i].Seq, fresh[i-1].Seq))
+		}
+	}
+	if len(fresh) == 0 {
+		return 0, checkpoint, nil
+	}
+	var parts [bulkWorkers][]events.Event
+	for _, e := range fresh {
+		i := guildPart(e.GuildID, bulkWorkers)
+		parts[i] = append(parts[i], e)
+	}
+	var (
+		wg   sync.WaitGroup
+		errs [bulkWorkers]error
+	)
+	for i, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			errs[i] = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				if _, err := s.generationSchema(ctx, tx, p, only); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true), set_config('synchronous_commit', 'off', true)`,
+					pgx.Identifier{schema}.Sanitize()); err != nil {
+					return err
+				}
+				return p.ApplyBulk(ctx, tx, part)
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return fail(err)
+	}
+	last := fresh[len(fresh)-1]
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.generationSchema(ctx, tx, p, only); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE `+pgx.Identifier{schema, "checkpoint"}.Sanitize()+
+			` SET seq = $2, event_time = $3, updated_at = now() WHERE projection = $1`, p.Name(), int64(last.Seq), last.OccurredAt)
+		return err
+	})
+	if err != nil {
+		return fail(fmt.Errorf("write checkpoint: %w", err))
+	}
+	return len(fresh), last.Seq, nil
+}
+
+// guildPart returns which of n parts a guild's events go to.
+func guildPart(g events.Snowflake, n int) int {
+	return int((uint64(g) * 0x9E3779B97F4A7C15 >> 32) % uint64(n))
 }

@@ -271,23 +271,27 @@ func (p *CasesProjection) restrictionRows(results pgx.BatchResults, users restri
 	return out, nil
 }
 
-// FinishBulk derives what ApplyBulk left out, from the rows it wrote:
+// BulkSteps derive what ApplyBulk left out, from the rows it wrote:
 // redactions (each case's events and notes before its last redaction),
-// the statistics (one GROUP BY per table, counting what contributionOf
+// each statistics table (one GROUP BY, counting what contributionOf
 // counts), and the restrictions (the one rule over every user's active,
 // undeleted cases, read through a cursor so that memory stays bounded).
-func (p *CasesProjection) FinishBulk(ctx context.Context, tx pgx.Tx) error {
-	for _, q := range []string{sqlRedactEventsBulk, sqlRedactNotesBulk} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return fmt.Errorf("redact: %w", err)
+func (p *CasesProjection) BulkSteps() []BulkStep {
+	exec := func(sql string, args ...any) func(context.Context, pgx.Tx) error {
+		return func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, sql, args...)
+			return err
 		}
+	}
+	steps := []BulkStep{
+		{Name: "restrictions", Run: p.deriveRestrictions},
+		{Name: "redacted events", Run: exec(sqlRedactEventsBulk)},
+		{Name: "redacted notes", Run: exec(sqlRedactNotesBulk)},
 	}
 	for _, st := range statTables {
-		if _, err := tx.Exec(ctx, st.deriveSQL(), string(aggregate.StatusActive)); err != nil {
-			return fmt.Errorf("derive %s: %w", st.name, err)
-		}
+		steps = append(steps, BulkStep{Name: st.name, Run: exec(st.deriveSQL(), string(aggregate.StatusActive))})
 	}
-	return p.deriveRestrictions(ctx, tx)
+	return steps
 }
 
 // deriveSQL fills the table from cases: every undeleted case counts in
@@ -300,9 +304,10 @@ func (st statTable) deriveSQL() string {
 			exprs[i] = "(created_at AT TIME ZONE 'UTC')::date"
 		}
 	}
+	// In key order, so that the primary key grows at its right edge.
 	e := strings.Join(exprs, ", ")
-	return fmt.Sprintf("INSERT INTO %s (%s, total, active) SELECT %s, count(*), count(*) FILTER (WHERE status = $1) FROM cases WHERE NOT deleted GROUP BY %s",
-		st.name, strings.Join(st.keys, ", "), e, e)
+	return fmt.Sprintf("INSERT INTO %s (%s, total, active) SELECT %s, count(*), count(*) FILTER (WHERE status = $1) FROM cases WHERE NOT deleted GROUP BY %s ORDER BY %s",
+		st.name, strings.Join(st.keys, ", "), e, e, e)
 }
 
 // Restrictions after a bulk load: the counting cases of every user, in

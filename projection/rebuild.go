@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,62 +92,73 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 	if err != nil {
 		return Generation{}, err
 	}
-	cons, err := cfg.JetStream.OrderedConsumer(ctx, cfg.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{cfg.Prefix + ".case.>"},
-	})
+	// The consumer reads the whole stream and skips what is not a case
+	// event (claims): with a subject filter the server counts the filter's
+	// pending messages over every subject at each pull request, which with
+	// a million cases costs a fifth of a second a request.
+	cons, err := cfg.JetStream.OrderedConsumer(ctx, cfg.Stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return Generation{}, fmt.Errorf("rebuild: consumer: %w", err)
 	}
-	// fetch reads the next batch; an empty batch means the head is reached.
-	fetch := func(ctx context.Context) ([]events.Event, uint64, error) {
+	casePrefix := cfg.Prefix + ".case."
+	// fetch reads the next batch; a batch of no message means the head is
+	// reached.
+	fetch := func(ctx context.Context) (fetched, error) {
 		batch, err := cons.FetchNoWait(cfg.BatchSize)
 		if err != nil {
-			return nil, 0, err
+			return fetched{}, err
 		}
-		var evs []events.Event
-		var pending uint64
+		var f fetched
 		for m := range batch.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
-				return nil, 0, err
+				return fetched{}, err
+			}
+			f.messages++
+			f.pending = md.NumPending
+			if !strings.HasPrefix(m.Subject(), casePrefix) {
+				continue
 			}
 			e, err := codec.Decode(m.Data())
 			if err != nil {
-				return nil, 0, fmt.Errorf("%w: event at sequence %d: %w", ErrProjectionStopped, md.Sequence.Stream, err)
+				return fetched{}, fmt.Errorf("%w: event at sequence %d: %w", ErrProjectionStopped, md.Sequence.Stream, err)
 			}
 			e.Seq = md.Sequence.Stream
-			pending = md.NumPending
-			evs = append(evs, e)
+			f.evs = append(f.evs, e)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, 0, err
+			return fetched{}, err
 		}
-		return evs, pending, nil
+		return f, nil
 	}
 	progress := func(pr RebuildProgress) {
 		if cfg.Progress != nil {
 			cfg.Progress(pr)
 		}
 	}
-	// Catch up outside any lock: the live projector keeps going.
+	// Catch up outside any lock: the live projector keeps going. The next
+	// batch is fetched and decoded while one is applied.
 	catchUp := func(mode applyMode) error {
-		for {
-			evs, pending, err := fetch(ctx)
-			if err != nil {
-				return err
+		ctx, cancel := context.WithCancel(ctx)
+		batches := prefetch(ctx, fetch)
+		defer func() {
+			cancel()
+			for range batches { // wait for the fetcher to stop
 			}
-			if len(evs) == 0 {
-				return nil
+		}()
+		for f := range batches {
+			if f.err != nil {
+				return f.err
 			}
-			_, cp, err := s.applyBatch(ctx, p, evs, gen.Number, mode)
-			if err != nil {
-				return err
-			}
-			progress(RebuildProgress{Generation: gen.Number, Checkpoint: cp, Pending: pending})
-			if pending == 0 {
-				return nil
+			if len(f.evs) > 0 {
+				_, cp, err := s.applyBatch(ctx, p, f.evs, gen.Number, mode)
+				if err != nil {
+					return err
+				}
+				progress(RebuildProgress{Generation: gen.Number, Checkpoint: cp, Pending: f.pending})
 			}
 		}
+		return ctx.Err()
 	}
 	bp, bulk := p.(BulkProjection)
 	bulk = bulk && !cfg.Incremental
@@ -166,16 +178,11 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
 		start := time.Now()
-		if err := s.finishBulk(ctx, bp, gen.Schema); err != nil {
-			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
-		}
-		derived := time.Since(start)
-		if err := s.createIndexes(ctx, gen.Schema, deferred, p.Tables()); err != nil {
+		if err := s.finishBulk(ctx, bp, gen.Schema, deferred); err != nil {
 			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
 		cfg.Logger.Info("rebuild loaded in bulk; derived tables and indexes made", "projection", p.Name(),
-			"generation", gen.Number, "derive", derived.Round(time.Millisecond),
-			"indexes", len(deferred), "index_time", (time.Since(start) - derived).Round(time.Millisecond))
+			"generation", gen.Number, "indexes", len(deferred), "took", time.Since(start).Round(time.Millisecond))
 		if err := catchUp(applyMode{async: true}); err != nil {
 			return Generation{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
@@ -196,14 +203,14 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 			old = &Generation{Number: *activeN, Schema: *activeS, Version: *activeV}
 		}
 		for {
-			evs, _, err := fetch(ctx)
+			f, err := fetch(ctx)
 			if err != nil {
 				return err
 			}
-			if len(evs) == 0 {
+			if f.messages == 0 {
 				break
 			}
-			if _, _, err := s.applyInTx(ctx, tx, gen.Schema, p, evs, applyMode{}); err != nil {
+			if _, _, err := s.applyInTx(ctx, tx, gen.Schema, p, f.evs, applyMode{}); err != nil {
 				return err
 			}
 		}
@@ -236,6 +243,38 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 		}
 	}
 	return gen, nil
+}
+
+// fetched is one fetch from the stream: the case events among its messages,
+// how many messages it took, and how many remained after them.
+type fetched struct {
+	evs      []events.Event
+	messages int
+	pending  uint64
+	err      error
+}
+
+// prefetch runs fetch in the background, one batch ahead of its reader,
+// until a fetch fails, finds no message or finds the last one, or ctx ends.
+// The channel is closed when the fetcher has stopped.
+func prefetch(ctx context.Context, fetch func(context.Context) (fetched, error)) <-chan fetched {
+	out := make(chan fetched, 1)
+	go func() {
+		defer close(out)
+		for ctx.Err() == nil {
+			f, err := fetch(ctx)
+			f.err = err
+			select {
+			case out <- f:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || f.messages == 0 || f.pending == 0 {
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // beginBuild creates a new generation of p to build beside the active one.

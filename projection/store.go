@@ -170,13 +170,16 @@ type applyMode struct {
 	// crashed drops and builds again anyway; the swap is durable.
 	async bool
 	// bulk applies through BulkProjection.ApplyBulk (a generation no query
-	// reads yet, its secondary indexes dropped).
+	// reads yet, its secondary indexes dropped): see applyBulkBatch.
 	bulk bool
 }
 
 // applyBatch applies evs to the active generation, or to generation only
 // when only is not zero (a rebuild).
 func (s *Store) applyBatch(ctx context.Context, p Projection, evs []events.Event, only int, mode applyMode) (applied int, checkpoint uint64, err error) {
+	if bp, ok := p.(BulkProjection); ok && mode.bulk && only != 0 {
+		return s.applyBulkBatch(ctx, bp, evs, only)
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		schema, err := s.generationSchema(ctx, tx, p, only)
 		if err != nil {
@@ -221,11 +224,7 @@ func (s *Store) applyInTx(ctx context.Context, tx pgx.Tx, schema string, p Proje
 	if len(fresh) == 0 {
 		return 0, checkpoint, nil
 	}
-	apply := p.Apply
-	if bp, ok := p.(BulkProjection); ok && mode.bulk {
-		apply = bp.ApplyBulk
-	}
-	if err := apply(ctx, tx, fresh); err != nil {
+	if err := p.Apply(ctx, tx, fresh); err != nil {
 		return 0, 0, err
 	}
 	last := fresh[len(fresh)-1]
