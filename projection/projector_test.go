@@ -115,3 +115,38 @@ func TestProjectionConvergesToTheFoldOfTheStream(t *testing.T) {
 	b.waitCaughtUp(t, 60*time.Second)
 	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
 }
+
+func TestProjectorBuildsALongBacklogInBulk(t *testing.T) {
+	t.Parallel()
+	b := setupLedger(t)
+	publishBenchBacklog(t, b.env.Conn(t), 3000)
+	p, err := NewProjector(ProjectorConfig{JetStream: b.js, Store: b.store, Projection: NewCasesProjection(nil),
+		Logger: testenv.Logger(t), StandbyPoll: 100 * time.Millisecond, BulkCatchUp: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := p.Err(); err != nil {
+			t.Errorf("projector stopped with %v", err)
+		}
+	})
+	b.waitCaughtUp(t, 60*time.Second)
+	gen, err := b.store.Activate(t.Context(), NewCasesProjection(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen.Number != 2 {
+		t.Fatalf("the backlog was applied in generation %d, not rebuilt in bulk into generation 2", gen.Number)
+	}
+	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
+	// It goes on batch by batch.
+	newWorkload(b.client, b.clock, 5).run(t.Context(), t, 300, 4, 9)
+	b.waitCaughtUp(t, 60*time.Second)
+	verifyReadModel(t, b.pool, SchemaDefault, aggregate.DefaultRegistry(), streamEvents(t, b.js))
+}
