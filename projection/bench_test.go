@@ -1,11 +1,14 @@
 package projection
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,102 +76,142 @@ func BenchmarkProjectionApplyBatch(b *testing.B) {
 	}
 }
 
-// BenchmarkProjectorCatchUp measures how fast a projector, as configured by
-// default, applies a backlog: backlog events of the benchmark stream (30%
-// changes, ten events a guild) are put in the durable stream, then a
-// projector starts from nothing and is timed until its checkpoint reaches
-// the head. It reports events/s, the COPY ceiling of as many same-sized
-// rows measured right after, the ratio of the two, and the largest Go heap
-// seen meanwhile (the process also runs the embedded NATS server).
+// The backlog benchmarks run the projector, or the rebuild, in a child
+// process (the test binary, see TestMain), as production runs it: beside,
+// not inside, the NATS server, whose heap (a million subjects) would
+// otherwise make the projector's garbage collection scan it too. The
+// benchmark process holds the embedded NATS server and PostgreSQL's test
+// database, puts the backlog in the durable stream (the benchmark stream:
+// 30% changes, ten events a guild) and times the child. Each reports
+// events/s, the COPY ceiling of as many same-sized rows measured right
+// after on the same database and their ratio, and the child's CPU time a
+// event, peak resident memory and Go allocations.
+
+// BenchmarkProjectorCatchUp times a projector that starts from nothing over
+// a backlog until its checkpoint reaches the head: as configured by default
+// ("default": a backlog of BulkCatchUpDefault or more is rebuilt in bulk
+// and swapped in) and batch by batch ("incremental").
 func BenchmarkProjectorCatchUp(b *testing.B) {
 	for _, backlog := range benchBacklogs(b, 10_000, 100_000) {
-		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
-			b.ReportAllocs()
-			for range b.N {
-				b.StopTimer()
-				lb := setupLedger(b)
-				publishBenchBacklog(b, lb.env.Conn(b), backlog)
-				head := lb.lastCaseSeq(b)
-				done := make(chan struct{})
-				var once sync.Once
-				p, err := NewProjector(ProjectorConfig{JetStream: lb.js, Store: lb.store, Projection: NewCasesProjection(nil),
-					Logger: testenv.Logger(b), OnBatch: func(_ int, cp uint64) {
-						if cp >= head {
-							once.Do(func() { close(done) })
-						}
-					}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				runtime.GC()
-				heap := sampleHeap()
-				b.StartTimer()
-				start := time.Now()
-				if err := p.Start(b.Context()); err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case <-done:
-				case <-time.After(30 * time.Minute):
-					b.Fatal("projector did not catch up in 30 minutes")
-				}
-				elapsed := time.Since(start)
-				b.StopTimer()
-				peak := heap()
-				if err := p.Stop(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				reportAgainstCeiling(b, lb.pool, backlog, elapsed, BatchSizeDefault)
-				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
-			}
-		})
-	}
-}
-
-// BenchmarkRebuild measures a rebuild of the cases projection from a
-// backlog (the benchmark stream, as in BenchmarkProjectorCatchUp) to the
-// swap, with no live traffic, in bulk (the default) and batch by batch,
-// and reports events/s against the COPY ceiling measured right after in
-// batches of the rebuild's size.
-func BenchmarkRebuild(b *testing.B) {
-	for _, backlog := range benchBacklogs(b, 10_000, 100_000) {
-		for _, incremental := range []bool{false, true} {
-			mode := "bulk"
-			if incremental {
-				mode = "incremental"
-			}
+		for _, mode := range []string{"default", "incremental"} {
 			b.Run(fmt.Sprintf("backlog=%d/%s", backlog, mode), func(b *testing.B) {
-				b.ReportAllocs()
 				for range b.N {
-					b.StopTimer()
 					lb := setupLedger(b)
 					publishBenchBacklog(b, lb.env.Conn(b), backlog)
-					p := NewCasesProjection(nil)
-					if _, err := lb.store.Activate(context.Background(), p); err != nil {
-						b.Fatal(err)
+					head := lb.lastCaseSeq(b)
+					childMode := ""
+					if mode == "incremental" {
+						childMode = "incremental"
 					}
-					runtime.GC()
-					heap := sampleHeap()
-					b.StartTimer()
-					start := time.Now()
-					gen, err := Rebuild(context.Background(), RebuildConfig{JetStream: lb.js, Store: lb.store, Projection: p,
-						Incremental: incremental, Logger: testenv.Logger(b)})
-					if err != nil {
-						b.Fatal(err)
-					}
-					elapsed := time.Since(start)
-					b.StopTimer()
-					peak := heap()
-					cp, _, err := lb.store.Checkpoint(context.Background(), CasesName)
-					if err != nil || cp != lb.lastCaseSeq(b) || gen.Number != 2 {
-						b.Fatalf("rebuild ended at generation %d, checkpoint %d (%v)", gen.Number, cp, err)
-					}
-					reportAgainstCeiling(b, lb.pool, backlog, elapsed, RebuildBatchSizeDefault)
-					b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+					r := runBenchChild(b, lb, childMode, func() bool {
+						cp, _, err := lb.store.Checkpoint(context.Background(), CasesName)
+						return err == nil && cp >= head
+					})
+					reportBenchChild(b, lb, backlog, r, BatchSizeDefault)
 				}
 			})
 		}
 	}
+}
+
+// BenchmarkRebuild times a rebuild of the cases projection over a backlog,
+// from its start to the swap, with no live traffic: in bulk (the default)
+// and batch by batch.
+func BenchmarkRebuild(b *testing.B) {
+	for _, backlog := range benchBacklogs(b, 10_000, 100_000) {
+		for _, mode := range []string{"bulk", "incremental"} {
+			b.Run(fmt.Sprintf("backlog=%d/%s", backlog, mode), func(b *testing.B) {
+				for range b.N {
+					lb := setupLedger(b)
+					publishBenchBacklog(b, lb.env.Conn(b), backlog)
+					if _, err := lb.store.Activate(context.Background(), NewCasesProjection(nil)); err != nil {
+						b.Fatal(err)
+					}
+					childMode := "rebuild"
+					if mode == "incremental" {
+						childMode = "rebuild-incremental"
+					}
+					r := runBenchChild(b, lb, childMode, nil)
+					gen, err := lb.store.Activate(context.Background(), NewCasesProjection(nil))
+					cp, _, err2 := lb.store.Checkpoint(context.Background(), CasesName)
+					if err != nil || err2 != nil || cp != lb.lastCaseSeq(b) || gen.Number != 2 {
+						b.Fatalf("rebuild ended at generation %d, checkpoint %d (%v, %v)", gen.Number, cp, err, err2)
+					}
+					reportBenchChild(b, lb, backlog, r, RebuildBatchSizeDefault)
+				}
+			})
+		}
+	}
+}
+
+// benchChildRun is what a child process took.
+type benchChildRun struct {
+	elapsed time.Duration
+	cpu     time.Duration // user and system
+	stats   childStats
+}
+
+// runBenchChild runs a child process in mode against lb, timed from its
+// start until done reports true (then it is stopped with SIGTERM) or, when
+// done is nil, until it exits, which it must do with status 0.
+func runBenchChild(b *testing.B, lb *ledgerBundle, mode string, done func() bool) benchChildRun {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), envChildNATS+"="+lb.env.URL, envChildDSN+"="+lb.dsn, envChildMode+"="+mode)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	exited := make(chan error, 1)
+	b.ResetTimer()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start child process: %v", err)
+	}
+	go func() { exited <- cmd.Wait() }()
+	var elapsed time.Duration
+	if done == nil {
+		if err := <-exited; err != nil {
+			b.Fatalf("child process (%s): %v", mode, err)
+		}
+		elapsed = time.Since(start)
+		b.StopTimer()
+	} else {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for !done() {
+			select {
+			case err := <-exited:
+				b.Fatalf("child process (%s) ended before it was done: %v", mode, err)
+			case <-tick.C:
+			}
+		}
+		elapsed = time.Since(start)
+		b.StopTimer()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-exited; err != nil {
+			b.Fatalf("child process (%s): %v", mode, err)
+		}
+	}
+	r := benchChildRun{elapsed: elapsed, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	for line := range strings.Lines(out.String()) {
+		if rest, ok := strings.CutPrefix(line, childStatsPrefix); ok {
+			if err := json.Unmarshal([]byte(rest), &r.stats); err != nil {
+				b.Fatalf("child stats %q: %v", rest, err)
+			}
+		}
+	}
+	return r
+}
+
+// reportBenchChild reports a child's run over n events, against the COPY
+// ceiling of n same-sized rows in batches of batch.
+func reportBenchChild(b *testing.B, lb *ledgerBundle, n int, r benchChildRun, batch int) {
+	b.Helper()
+	reportAgainstCeiling(b, lb.pool, n, r.elapsed, batch)
+	b.ReportMetric(float64(r.cpu.Microseconds())/float64(n), "child-cpu-µs/event")
+	b.ReportMetric(float64(r.stats.PeakRSS)/(1<<20), "child-peak-RSS-MB")
+	b.ReportMetric(float64(r.stats.Mallocs)/float64(n), "child-allocs/event")
+	b.ReportMetric(float64(r.stats.TotalAlloc)/float64(n), "child-B/event")
 }
 
 // reportAgainstCeiling reports n events in elapsed as events/s, the COPY
@@ -180,38 +223,4 @@ func reportAgainstCeiling(b *testing.B, pool *pgxpool.Pool, n int, elapsed time.
 	b.ReportMetric(rate, "events/s")
 	b.ReportMetric(ceiling, "copy-rows/s")
 	b.ReportMetric(rate/ceiling, "of-copy")
-}
-
-// sampleHeap samples the Go heap in use every 50ms until the returned
-// function is called, which returns the largest sample.
-func sampleHeap() func() uint64 {
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	read := func() {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		if ms.HeapInuse > peak.Load() {
-			peak.Store(ms.HeapInuse)
-		}
-	}
-	go func() {
-		defer close(done)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				read()
-			}
-		}
-	}()
-	return func() uint64 {
-		close(stop)
-		<-done
-		read()
-		return peak.Load()
-	}
 }
