@@ -105,6 +105,10 @@ type touched struct {
 	before contribution
 	// rule is what the restriction rule read of the case before the batch.
 	rule ruleInputs
+	// history is the reason history as its row holds it, when the batch
+	// neither amends the reason nor redacts: then state.ReasonHistory is
+	// not read (nil) and the row keeps these bytes.
+	history []byte
 }
 
 // ruleInputs are the fields of a case that the restriction rule and the
@@ -156,6 +160,7 @@ func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 	}
 	b := casesBatch{cases: make(map[caseKey]*touched, len(evs))}
 	var load []caseKey
+	histories := map[caseKey]bool{} // loaded cases whose reason history the batch changes
 	for _, e := range evs {
 		k := caseKey{e.GuildID, e.CaseNumber}
 		if b.cases[k] == nil {
@@ -168,8 +173,11 @@ func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 				load = append(load, k)
 			}
 		}
+		if e.Event == events.NameCaseReasonAmended || e.Event == events.NameCaseRedacted {
+			histories[k] = true
+		}
 	}
-	if err := loadCases(ctx, tx, load, b.cases); err != nil {
+	if err := loadCases(ctx, tx, load, b.cases, histories); err != nil {
 		return err
 	}
 	var (
@@ -360,8 +368,9 @@ func int64Ptr(s events.Snowflake) *int64 {
 
 // loadCases reads the rows of keys into cases (whose entries exist), and
 // records what each counted and how it stood before the batch. A key
-// without a row keeps its empty case.
-func loadCases(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey]*touched) error {
+// without a row keeps its empty case. Reason histories are decoded only for
+// the cases in histories; the others keep their row's bytes (touched).
+func loadCases(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey]*touched, histories map[caseKey]bool) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -380,12 +389,18 @@ func loadCases(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey
 		if err := rows.Scan(r.scanTargets()...); err != nil {
 			return fmt.Errorf("load cases: %w", err)
 		}
+		k := caseKey{events.Snowflake(r.guildID), uint32(r.caseNumber)}
+		keep := !histories[k]
+		var history []byte
+		if keep {
+			history, r.reasonHistory = r.reasonHistory, []byte("null")
+		}
 		c, err := r.toCase()
 		if err != nil {
 			return err
 		}
-		t := cases[caseKey{c.GuildID, c.CaseNumber}]
-		t.state, t.stored, t.before, t.rule = c, true, contributionOf(c), ruleInputsOf(c)
+		t := cases[k]
+		t.state, t.stored, t.before, t.rule, t.history = c, true, contributionOf(c), ruleInputsOf(c), history
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load cases: %w", err)
@@ -492,7 +507,10 @@ func caseRowValues(t *touched) []any {
 	if c.ExternalID != "" {
 		ext = &c.ExternalID
 	}
-	history, _ := json.Marshal(nonNil(c.ReasonHistory))
+	history := t.history
+	if history == nil {
+		history, _ = json.Marshal(nonNil(c.ReasonHistory))
+	}
 	return []any{int64(c.GuildID), int64(c.CaseNumber), [16]byte(c.CaseID), c.Type, int64(c.UserID),
 		int64(c.ModeratorID), c.Reason, string(c.Status), c.ExpiresAt, c.ExpiredAt, c.ExpiryProcessed,
 		c.ExpiryProcessedAt, int64Ptr(c.ExpiryProcessedBy), roles, int64Ptr(c.ModLogMessageID),
