@@ -233,7 +233,7 @@ func (p *CasesProjection) restrictionUsers(cb *casesBatch) restrictionUsers {
 
 // restrictionRows reads the users' counting cases from the next result of
 // results (sqlUsersCases) and returns their restriction rows by the rule.
-func (p *CasesProjection) restrictionRows(results pgx.BatchResults, users restrictionUsers) ([][]any, error) {
+func (p *CasesProjection) restrictionRows(results pgx.BatchResults, users restrictionUsers) (*copyBuffer, error) {
 	type userKey struct{ g, u int64 }
 	rows, err := results.Query()
 	if err != nil {
@@ -261,14 +261,27 @@ func (p *CasesProjection) restrictionRows(results pgx.BatchResults, users restri
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read users' cases for restrictions: %w", err)
 	}
-	var out [][]any
+	out := newCopyBuffer(7, len(users.guilds), 96)
 	for i := range users.guilds {
 		uk := userKey{users.guilds[i], users.users[i]}
 		for fam, c := range aggregate.Restrictions(p.registry, byUser[uk]) {
-			out = append(out, []any{uk.g, uk.u, string(fam), int64(c.CaseNumber), c.Type, c.ExpiresAt, c.CreatedAt})
+			writeRestriction(out, uk.g, uk.u, fam, c)
 		}
 	}
 	return out, nil
+}
+
+// writeRestriction writes a restrictions row: user u of guild g is under
+// family by case c.
+func writeRestriction(w *copyBuffer, g, u int64, family aggregate.Family, c *aggregate.Case) {
+	w.row()
+	w.int8(g)
+	w.int8(u)
+	w.text(string(family))
+	w.int8(int64(c.CaseNumber))
+	w.text(c.Type)
+	w.timestamptzOrNull(c.ExpiresAt)
+	w.timestamptz(c.CreatedAt)
 }
 
 // BulkSteps derive what ApplyBulk left out, from the rows it wrote:
@@ -335,14 +348,14 @@ func (p *CasesProjection) deriveRestrictions(ctx context.Context, tx pgx.Tx) err
 	}
 	var (
 		user  []*aggregate.Case // the cases of the user being read
-		out   [][]any
+		out   = newCopyBuffer(7, restrictionCursorRows, 96)
 		flush = func() {
 			if len(user) == 0 {
 				return
 			}
 			c := user[0]
 			for fam, r := range aggregate.Restrictions(p.registry, user) {
-				out = append(out, []any{int64(c.GuildID), int64(c.UserID), string(fam), int64(r.CaseNumber), r.Type, r.ExpiresAt, r.CreatedAt})
+				writeRestriction(out, int64(c.GuildID), int64(c.UserID), fam, r)
 			}
 			user = user[:0]
 		}
@@ -375,12 +388,11 @@ func (p *CasesProjection) deriveRestrictions(ctx context.Context, tx pgx.Tx) err
 		if n < restrictionCursorRows {
 			flush()
 		}
-		if len(out) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"restrictions"},
-				[]string{"guild_id", "user_id", "family", "case_number", "type", "expires_at", "since"}, pgx.CopyFromRows(out)); err != nil {
+		if out.rows > 0 {
+			if err := out.copyTo(ctx, tx, sqlCopyRestrictions); err != nil {
 				return fmt.Errorf("write restrictions: %w", err)
 			}
-			out = out[:0]
+			out = newCopyBuffer(7, restrictionCursorRows, 96)
 		}
 		if n < restrictionCursorRows {
 			break

@@ -181,7 +181,7 @@ func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 		return err
 	}
 	var (
-		notes      [][]any
+		notes      *copyBuffer
 		redactions []events.Event
 	)
 	for _, e := range evs {
@@ -191,8 +191,18 @@ func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 		}
 		switch d := e.Data.(type) {
 		case events.CaseNoteAdded:
-			notes = append(notes, []any{int64(e.GuildID), int64(e.CaseNumber), [16]byte(d.NoteID), int64(d.AuthorID), d.Text,
-				nonNil(d.EvidenceURLs), e.OccurredAt, int64(e.Seq)})
+			if notes == nil {
+				notes = newCopyBuffer(8, 64, 256)
+			}
+			notes.row()
+			notes.int8(int64(e.GuildID))
+			notes.int8(int64(e.CaseNumber))
+			notes.uuid(d.NoteID)
+			notes.int8(int64(d.AuthorID))
+			notes.text(d.Text)
+			notes.textArray(d.EvidenceURLs)
+			notes.timestamptz(e.OccurredAt)
+			notes.int8(int64(e.Seq))
 		case events.CaseRedacted:
 			if !bulk {
 				redactions = append(redactions, e)
@@ -202,10 +212,8 @@ func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 	if err := copyEvents(ctx, tx, evs); err != nil {
 		return err
 	}
-	if len(notes) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"case_notes"},
-			[]string{"guild_id", "case_number", "note_id", "author_id", "text", "evidence_urls", "created_at", "seq"},
-			pgx.CopyFromRows(notes)); err != nil {
+	if notes != nil {
+		if err := notes.copyTo(ctx, tx, sqlCopyNotes); err != nil {
 			return fmt.Errorf("insert notes: %w", err)
 		}
 	}
@@ -244,7 +252,7 @@ func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 			return fmt.Errorf("write cases, redactions and statistics: %w", err)
 		}
 	}
-	var restrictions [][]any
+	var restrictions *copyBuffer
 	if len(users.guilds) > 0 {
 		if restrictions, err = p.restrictionRows(results, users); err != nil {
 			results.Close()
@@ -254,11 +262,10 @@ func (p *CasesProjection) apply(ctx context.Context, tx pgx.Tx, evs []events.Eve
 	if err := results.Close(); err != nil {
 		return fmt.Errorf("write cases, redactions and statistics: %w", err)
 	}
-	if len(restrictions) == 0 {
+	if restrictions == nil || restrictions.rows == 0 {
 		return nil
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"restrictions"},
-		[]string{"guild_id", "user_id", "family", "case_number", "type", "expires_at", "since"}, pgx.CopyFromRows(restrictions)); err != nil {
+	if err := restrictions.copyTo(ctx, tx, sqlCopyRestrictions); err != nil {
 		return fmt.Errorf("write restrictions: %w", err)
 	}
 	return nil
@@ -358,14 +365,6 @@ func snowflakePtr(v *int64) events.Snowflake {
 	return events.Snowflake(*v)
 }
 
-func int64Ptr(s events.Snowflake) *int64 {
-	if s == 0 {
-		return nil
-	}
-	v := int64(s)
-	return &v
-}
-
 // loadCases reads the rows of keys into cases (whose entries exist), and
 // records what each counted and how it stood before the batch. A key
 // without a row keeps its empty case. Reason histories are decoded only for
@@ -408,29 +407,43 @@ func loadCases(ctx context.Context, tx pgx.Tx, keys []caseKey, cases map[caseKey
 	return nil
 }
 
+// The COPY statements of the rows the projection writes, in the order
+// copyBuffer's users write the fields.
+const (
+	sqlCopyEvents = `COPY case_events (seq, guild_id, case_number, case_id, event, event_id, schema_version, actor_id,
+		command_id, command, correlation_id, occurred_at, data) FROM STDIN (FORMAT binary)`
+	sqlCopyNotes = `COPY case_notes (guild_id, case_number, note_id, author_id, text, evidence_urls, created_at, seq)
+		FROM STDIN (FORMAT binary)`
+	sqlCopyCases        = `COPY cases (` + caseColumns + `) FROM STDIN (FORMAT binary)`
+	sqlCopyCaseStage    = `COPY cases_stage (` + caseColumns + `) FROM STDIN (FORMAT binary)`
+	sqlCopyRestrictions = `COPY restrictions (guild_id, user_id, family, case_number, type, expires_at, since)
+		FROM STDIN (FORMAT binary)`
+)
+
 // copyEvents appends the events to the audit log.
 func copyEvents(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
-	rows := make([][]any, len(evs))
-	for i, e := range evs {
+	rows := newCopyBuffer(13, len(evs), 512)
+	for _, e := range evs {
 		data, err := json.Marshal(e.Data)
 		if err != nil {
 			return fmt.Errorf("encode event %d: %w", e.Seq, err)
 		}
-		var cmd *string
-		if e.Command != "" {
-			cmd = &e.Command
-		}
-		// UUIDs go to pgx as [16]byte: a uuid.UUID is a driver.Valuer,
-		// which pgx encodes through its text form at many times the cost.
-		rows[i] = []any{int64(e.Seq), int64(e.GuildID), int64(e.CaseNumber), [16]byte(e.CaseID), string(e.Event),
-			[16]byte(e.EventID), int32(e.SchemaVersion), int64(e.ActorID), [16]byte(e.CommandID), cmd,
-			[16]byte(e.CorrelationID), e.OccurredAt, data}
+		rows.row()
+		rows.int8(int64(e.Seq))
+		rows.int8(int64(e.GuildID))
+		rows.int8(int64(e.CaseNumber))
+		rows.uuid(e.CaseID)
+		rows.text(string(e.Event))
+		rows.uuid(e.EventID)
+		rows.int4(int32(e.SchemaVersion))
+		rows.int8(int64(e.ActorID))
+		rows.uuid(e.CommandID)
+		rows.textOrNull(e.Command)
+		rows.uuid(e.CorrelationID)
+		rows.timestamptz(e.OccurredAt)
+		rows.jsonb(data)
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"case_events"},
-		[]string{"seq", "guild_id", "case_number", "case_id", "event", "event_id", "schema_version", "actor_id",
-			"command_id", "command", "correlation_id", "occurred_at", "data"},
-		pgx.CopyFromRows(rows))
-	if err != nil {
+	if err := rows.copyTo(ctx, tx, sqlCopyEvents); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
@@ -460,62 +473,84 @@ const (
 		FROM cases_stage s WHERE c.guild_id = s.guild_id AND c.case_number = s.case_number`
 )
 
-// caseStageColumns are the columns of a case row, in COPY order: the
-// table's and the staging table's.
-var caseStageColumns = []string{"guild_id", "case_number", "case_id", "type", "user_id", "moderator_id", "reason",
-	"status", "expires_at", "expired_at", "expiry_processed", "expiry_processed_at", "expiry_processed_by",
-	"user_roles", "mod_log_message_id", "mod_log_channel_id", "metadata", "source", "external_id", "created_at",
-	"updated_at", "deleted", "deleted_at", "redacted", "reason_history", "note_count", "version", "events"}
-
 // writeCases copies the batch's new cases into the table and its changed
 // ones into the staging table; staged reports that sqlUpdateCases must run.
 func writeCases(ctx context.Context, tx pgx.Tx, b *casesBatch) (staged bool, err error) {
-	var fresh, changed [][]any
+	var fresh, changed *copyBuffer
 	for _, k := range b.keys {
 		t := b.cases[k]
+		buf := &fresh
 		if t.stored {
-			changed = append(changed, caseRowValues(t))
-		} else {
-			fresh = append(fresh, caseRowValues(t))
+			buf = &changed
+		}
+		if *buf == nil {
+			*buf = newCopyBuffer(28, len(b.keys), 640)
+		}
+		if err := writeCaseRow(*buf, t); err != nil {
+			return false, err
 		}
 	}
-	if len(fresh) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cases"}, caseStageColumns, pgx.CopyFromRows(fresh)); err != nil {
+	if fresh != nil {
+		if err := fresh.copyTo(ctx, tx, sqlCopyCases); err != nil {
 			return false, fmt.Errorf("insert cases: %w", err)
 		}
 	}
-	if len(changed) == 0 {
+	if changed == nil {
 		return false, nil
 	}
 	if _, err := tx.Exec(ctx, sqlCreateCaseStage); err != nil {
 		return false, fmt.Errorf("stage cases: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cases_stage"}, caseStageColumns, pgx.CopyFromRows(changed)); err != nil {
+	if err := changed.copyTo(ctx, tx, sqlCopyCaseStage); err != nil {
 		return false, fmt.Errorf("stage cases: %w", err)
 	}
 	return true, nil
 }
 
-// caseRowValues returns a touched case's row, in caseStageColumns order.
-func caseRowValues(t *touched) []any {
+// writeCaseRow writes a touched case's row, in caseColumns order.
+func writeCaseRow(w *copyBuffer, t *touched) error {
 	c := t.state
-	roles := make([]int64, len(c.UserRoles))
-	for i, r := range c.UserRoles {
-		roles[i] = int64(r)
-	}
-	var ext *string
-	if c.ExternalID != "" {
-		ext = &c.ExternalID
-	}
 	history := t.history
 	if history == nil {
-		history, _ = json.Marshal(nonNil(c.ReasonHistory))
+		var err error
+		if history, err = json.Marshal(nonNil(c.ReasonHistory)); err != nil {
+			return fmt.Errorf("case %d of guild %d: reason history: %w", c.CaseNumber, c.GuildID, err)
+		}
 	}
-	return []any{int64(c.GuildID), int64(c.CaseNumber), [16]byte(c.CaseID), c.Type, int64(c.UserID),
-		int64(c.ModeratorID), c.Reason, string(c.Status), c.ExpiresAt, c.ExpiredAt, c.ExpiryProcessed,
-		c.ExpiryProcessedAt, int64Ptr(c.ExpiryProcessedBy), roles, int64Ptr(c.ModLogMessageID),
-		int64Ptr(c.ModLogChannelID), json.RawMessage(c.Metadata), c.Source, ext, c.CreatedAt, c.UpdatedAt, c.Deleted,
-		c.DeletedAt, c.Redacted, json.RawMessage(history), int32(c.NoteCount), int64(c.Version), int32(c.Events)}
+	w.row()
+	w.int8(int64(c.GuildID))
+	w.int8(int64(c.CaseNumber))
+	w.uuid(c.CaseID)
+	w.text(c.Type)
+	w.int8(int64(c.UserID))
+	w.int8(int64(c.ModeratorID))
+	w.text(c.Reason)
+	w.text(string(c.Status))
+	w.timestamptzOrNull(c.ExpiresAt)
+	w.timestamptzOrNull(c.ExpiredAt)
+	w.bool(c.ExpiryProcessed)
+	w.timestamptzOrNull(c.ExpiryProcessedAt)
+	w.int8OrNull(int64(c.ExpiryProcessedBy))
+	int8Array(w, c.UserRoles)
+	w.int8OrNull(int64(c.ModLogMessageID))
+	w.int8OrNull(int64(c.ModLogChannelID))
+	if c.Metadata == nil {
+		w.null() // refused by the column, as it should be
+	} else {
+		w.jsonb(c.Metadata)
+	}
+	w.text(c.Source)
+	w.textOrNull(c.ExternalID)
+	w.timestamptz(c.CreatedAt)
+	w.timestamptz(c.UpdatedAt)
+	w.bool(c.Deleted)
+	w.timestamptzOrNull(c.DeletedAt)
+	w.bool(c.Redacted)
+	w.jsonb(history)
+	w.int4(int32(c.NoteCount))
+	w.int8(int64(c.Version))
+	w.int4(int32(c.Events))
+	return nil
 }
 
 // Redaction blanks the personal text of a case's earlier events and notes.
