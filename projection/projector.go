@@ -253,7 +253,12 @@ func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 	if err != nil {
 		return err
 	}
-	cons, err := p.consumer(ctx)
+	// PostgreSQL or NATS may be coming back from an outage: the consumer
+	// is made again with the same backoff as a batch.
+	newConsumer := func() (jetstream.Consumer, error) {
+		return retryDB(ctx, p.cfg.Logger, func() (jetstream.Consumer, error) { return p.consumer(ctx) })
+	}
+	cons, err := newConsumer()
 	if err != nil {
 		return err
 	}
@@ -262,7 +267,7 @@ func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 		return err
 	}
 	if rebuilt {
-		if cons, err = p.consumer(ctx); err != nil {
+		if cons, err = newConsumer(); err != nil {
 			return err
 		}
 	} else if gen.Version < proj.Version() {
@@ -290,7 +295,7 @@ func (p *Projector) project(ctx context.Context, lead *leadership.Lease) error {
 	restart := func() error {
 		stopFetching()
 		var err error
-		if cons, err = p.consumer(ctx); err != nil {
+		if cons, err = newConsumer(); err != nil {
 			return err
 		}
 		fetchCtx, stopFetch = context.WithCancel(ctx)
@@ -377,7 +382,8 @@ func (p *Projector) rebuildConfig() RebuildConfig {
 // than the checkpoint: a new read model over a long stream, or one
 // restored far behind, is built faster from the start in bulk than caught
 // up batch by batch. It reports whether it rebuilt. The rebuild stops if
-// this projector loses the lead.
+// this projector loses the lead; if it fails, the projector catches up
+// batch by batch instead.
 func (p *Projector) bulkCatchUp(ctx context.Context, lead *leadership.Lease, cons jetstream.Consumer) (bool, error) {
 	if p.cfg.BulkCatchUp < 0 {
 		return false, nil
@@ -385,7 +391,7 @@ func (p *Projector) bulkCatchUp(ctx context.Context, lead *leadership.Lease, con
 	info := cons.CachedInfo()
 	cp, _, err := p.cfg.Store.Checkpoint(ctx, p.cfg.Projection.Name())
 	if err != nil {
-		return false, err
+		return false, nil // PostgreSQL is away: the batches will wait for it
 	}
 	if info == nil || info.NumPending < uint64(p.cfg.BulkCatchUp) || info.NumPending < cp {
 		return false, nil
@@ -416,7 +422,11 @@ func (p *Projector) bulkCatchUp(ctx context.Context, lead *leadership.Lease, con
 		if rctx.Err() != nil {
 			return false, leadership.ErrLost
 		}
-		return false, fmt.Errorf("bulk catch-up: %w", err)
+		// The active generation is as it was: catch up batch by batch,
+		// which retries what may pass and stops at an event that cannot be
+		// applied.
+		p.cfg.Logger.Warn("bulk catch-up failed; catching up batch by batch", "projection", p.cfg.Projection.Name(), "error", err)
+		return false, nil
 	}
 	return true, nil
 }
