@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,6 +151,10 @@ type benchChildRun struct {
 	elapsed time.Duration
 	cpu     time.Duration // user and system
 	stats   childStats
+	// pgCPU is the CPU time of the PostgreSQL backends serving the test
+	// database meanwhile, and parentCPU that of this process (the NATS
+	// server), where /proc tells (Linux, a local server); else zero.
+	pgCPU, parentCPU time.Duration
 }
 
 // runBenchChild runs a child process in mode against lb, timed from its
@@ -162,6 +168,8 @@ func runBenchChild(b *testing.B, lb *ledgerBundle, mode string, done func() bool
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
 	exited := make(chan error, 1)
+	pg := sampleBackendCPU(lb.pool.Config().ConnConfig.Database)
+	parent0 := procCPU("self")
 	b.ResetTimer()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -192,7 +200,8 @@ func runBenchChild(b *testing.B, lb *ledgerBundle, mode string, done func() bool
 			b.Fatalf("child process (%s): %v", mode, err)
 		}
 	}
-	r := benchChildRun{elapsed: elapsed, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	r := benchChildRun{elapsed: elapsed, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		pgCPU: pg(), parentCPU: procCPU("self") - parent0}
 	for line := range strings.Lines(out.String()) {
 		if rest, ok := strings.CutPrefix(line, childStatsPrefix); ok {
 			if err := json.Unmarshal([]byte(rest), &r.stats); err != nil {
@@ -209,6 +218,10 @@ func reportBenchChild(b *testing.B, lb *ledgerBundle, n int, r benchChildRun, ba
 	b.Helper()
 	reportAgainstCeiling(b, lb.pool, n, r.elapsed, batch)
 	b.ReportMetric(float64(r.cpu.Microseconds())/float64(n), "child-cpu-µs/event")
+	if r.pgCPU > 0 {
+		b.ReportMetric(float64(r.pgCPU.Microseconds())/float64(n), "pg-cpu-µs/event")
+		b.ReportMetric(float64(r.parentCPU.Microseconds())/float64(n), "nats-cpu-µs/event")
+	}
 	b.ReportMetric(float64(r.stats.PeakRSS)/(1<<20), "child-peak-RSS-MB")
 	b.ReportMetric(float64(r.stats.Mallocs)/float64(n), "child-allocs/event")
 	b.ReportMetric(float64(r.stats.TotalAlloc)/float64(n), "child-B/event")
@@ -223,4 +236,79 @@ func reportAgainstCeiling(b *testing.B, pool *pgxpool.Pool, n int, elapsed time.
 	b.ReportMetric(rate, "events/s")
 	b.ReportMetric(ceiling, "copy-rows/s")
 	b.ReportMetric(rate/ceiling, "of-copy")
+}
+
+// procCPU returns the user and system time of process pid ("self" for
+// this one) from /proc, or zero.
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return 0
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// sampleBackendCPU samples, every 100ms until the returned function is
+// called, the CPU time of the local PostgreSQL backends connected to
+// database, and returns their total: a backend's time counts up to its
+// last sample, so one that ends between samples loses at most 100ms.
+// Parallel workers of an index build are not counted. Zero where /proc
+// does not show the server's processes.
+func sampleBackendCPU(database string) func() time.Duration {
+	last := map[string]time.Duration{}
+	sample := func() {
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, st := range stats {
+			dir := filepath.Dir(st)
+			cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+			if err != nil || !bytes.HasPrefix(cmdline, []byte("postgres: ")) || !bytes.Contains(cmdline, []byte(" "+database+" ")) {
+				continue
+			}
+			pid := filepath.Base(dir)
+			if cpu := procCPU(pid); cpu > last[pid] {
+				last[pid] = cpu
+			}
+		}
+	}
+	sample()
+	base := map[string]time.Duration{}
+	for pid, cpu := range last {
+		base[pid] = cpu
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return func() time.Duration {
+		close(stop)
+		<-done
+		sample()
+		var total time.Duration
+		for pid, cpu := range last {
+			total += cpu - base[pid]
+		}
+		return total
+	}
 }
