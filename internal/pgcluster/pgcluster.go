@@ -3,6 +3,11 @@
 // with pg_ctl on a loopback port remembered in the data directory, and
 // stops it. When the process runs as root (initdb and postgres refuse to),
 // the cluster is owned by and run as the postgres user through runuser.
+//
+// [StartWith] starts a cluster with TLS ([TLSOpts]): a server certificate,
+// optionally a CA for client certificates, and pg_hba.conf lines of the
+// caller's (by default only TLS connections are accepted), so tests can
+// prove how the ledger connects to a server that requires TLS.
 package pgcluster
 
 import (
@@ -31,9 +36,53 @@ type Cluster struct {
 	asUser   string // run the programs as this user when not empty
 }
 
+// StartOpts are a cluster's optional settings; nil means the defaults.
+type StartOpts struct {
+	// TLS, when set, runs the server with TLS (ssl=on) and the host-based
+	// authentication of TLSOpts.HBA. Defaults to none: TLS off, every
+	// loopback connection trusted.
+	TLS *TLSOpts
+}
+
+// TLSOpts are the TLS settings of a cluster. The files are copied into the
+// cluster's directory (readable by the cluster's user only), so they may
+// live where that user cannot read them.
+type TLSOpts struct {
+	// CertFile is the server's certificate (PEM), ssl_cert_file. Required.
+	CertFile string
+	// KeyFile is the server certificate's private key (PEM, unencrypted),
+	// ssl_key_file. Required.
+	KeyFile string
+	// CAFile holds the CAs whose client certificates the server accepts,
+	// ssl_ca_file; the hba methods cert and clientcert= need it. Defaults
+	// to none: clients are not asked for certificates.
+	CAFile string
+	// HBA are the lines of pg_hba.conf while the cluster runs with these
+	// options (the cluster's own pg_hba.conf is left as initdb wrote it).
+	// Defaults to HBATLSOnly.
+	HBA []string
+}
+
+// HBATLSOnly is the default host-based authentication of a TLS cluster:
+// TLS connections from loopback are trusted, connections without TLS are
+// rejected.
+var HBATLSOnly = []string{
+	"hostssl all all 127.0.0.1/32 trust",
+	"hostnossl all all 0.0.0.0/0 reject",
+}
+
 // Start creates the cluster in dir if it has none, and starts it. A cluster
 // already running in dir (a previous run that did not stop) is reused.
 func Start(ctx context.Context, dir string) (*Cluster, error) {
+	return StartWith(ctx, dir, nil)
+}
+
+// StartWith is Start with options; opts nil is Start. A cluster already
+// running in dir is reused as it runs: stop it first for opts to apply.
+func StartWith(ctx context.Context, dir string, opts *StartOpts) (*Cluster, error) {
+	if opts == nil {
+		opts = &StartOpts{}
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -68,18 +117,29 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 	if c.running(ctx) {
 		return c, nil
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=''", c.port)
-	if err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(abs, "postgres.log"), "-o", opts); err != nil {
+	serverOpts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=''", c.port)
+	if opts.TLS != nil {
+		tlsOpts, err := c.setUpTLS(opts.TLS)
+		if err != nil {
+			return nil, err
+		}
+		serverOpts += tlsOpts
+	}
+	if err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(abs, "postgres.log"), "-o", serverOpts); err != nil {
 		return nil, fmt.Errorf("start PostgreSQL in %s (see %s): %w", data, filepath.Join(abs, "postgres.log"), err)
 	}
 	return c, nil
 }
 
 // URL is the cluster's connection URL (user postgres, trust auth on
-// loopback).
+// loopback). A cluster started with TLS refuses it unless its HBA lines
+// accept connections without TLS: build a URL with Port instead.
 func (c *Cluster) URL() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
 }
+
+// Port is the cluster's port on 127.0.0.1.
+func (c *Cluster) Port() int { return c.port }
 
 // Stop stops the cluster (fast shutdown: sessions are ended, data is kept).
 func (c *Cluster) Stop(ctx context.Context) error {
@@ -119,6 +179,69 @@ func (c *Cluster) initdb(ctx context.Context, data string) error {
 		return fmt.Errorf("create a PostgreSQL cluster in %s: %w", data, err)
 	}
 	return nil
+}
+
+// setUpTLS copies the TLS files and writes the hba file into the cluster's
+// tls directory, owned by the cluster's user, and returns the server
+// options that use them.
+func (c *Cluster) setUpTLS(o *TLSOpts) (string, error) {
+	if o.CertFile == "" || o.KeyFile == "" {
+		return "", errors.New("pgcluster: TLS needs a certificate and a key file")
+	}
+	hba := o.HBA
+	if len(hba) == 0 {
+		hba = HBATLSOnly
+	}
+	dir := filepath.Join(c.dir, "tls")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	files := map[string][]byte{"pg_hba.conf": []byte(strings.Join(hba, "\n") + "\n")}
+	for name, src := range map[string]string{"server.crt": o.CertFile, "server.key": o.KeyFile, "ca.crt": o.CAFile} {
+		if src == "" {
+			continue
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return "", fmt.Errorf("pgcluster: TLS: %w", err)
+		}
+		files[name] = b
+	}
+	uid, gid := -1, -1
+	if c.asUser != "" {
+		u, err := user.Lookup(c.asUser)
+		if err != nil {
+			return "", err
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	}
+	for name, b := range files {
+		path := filepath.Join(dir, name)
+		// The server refuses a key file others may read.
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			return "", err
+		}
+		if err := os.Chown(path, uid, gid); err != nil {
+			return "", fmt.Errorf("give %s to the %s user: %w", path, c.asUser, err)
+		}
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return "", fmt.Errorf("give %s to the %s user: %w", dir, c.asUser, err)
+	}
+	// pg_ctl passes the options through a shell: quote the paths.
+	if strings.ContainsAny(dir, "'\\") {
+		return "", fmt.Errorf("pgcluster: TLS: the cluster directory %s contains a quote or a backslash", dir)
+	}
+	q := func(name string) string { return "'" + filepath.Join(dir, name) + "'" }
+	opts := fmt.Sprintf(" -c ssl=on -c ssl_cert_file=%s -c ssl_key_file=%s -c hba_file=%s", q("server.crt"), q("server.key"), q("pg_hba.conf"))
+	if o.CAFile != "" {
+		opts += " -c ssl_ca_file=" + q("ca.crt")
+	}
+	return opts, nil
 }
 
 // readPort returns the port remembered in the cluster directory, picking
