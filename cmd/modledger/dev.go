@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -147,14 +148,30 @@ Try it with the nats CLI (https://github.com/nats-io/natscli):
 `, url, storeDir, lf.stream, p, redactURL(dbURL), schema, metrics)
 }
 
-// redactURL hides a URL's password.
+// redactURL hides a URL's passwords: its user's, and the password and
+// sslpassword (a client key's passphrase) parameters PostgreSQL also takes,
+// in a URL or in PostgreSQL's keyword/value form (host=... password=...).
 func redactURL(s string) string {
+	if !strings.Contains(s, "://") && strings.Contains(s, "=") {
+		return passwordKV.ReplaceAllString(s, "${1}xxxxx")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
+
+// passwordKV finds the passwords of a keyword/value connection string.
+var passwordKV = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 // redactURLs hides the passwords of a comma-separated URL list.
 func redactURLs(s string) string {
