@@ -34,7 +34,7 @@ type natsServerProcess struct {
 	done      chan struct{}
 }
 
-func buildNATSServer(t *testing.T) string {
+func buildNATSServer(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "nats-server")
 	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
@@ -46,7 +46,7 @@ func buildNATSServer(t *testing.T) string {
 }
 
 // freePorts returns n ports free at the time of asking.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var out []int
 	var lns []net.Listener
@@ -73,7 +73,7 @@ func newNATSServerProcess(t *testing.T, bin string) *natsServerProcess {
 	return p
 }
 
-func configureNATSServer(t *testing.T, bin, name string, port int, cluster string) *natsServerProcess {
+func configureNATSServer(t testing.TB, bin, name string, port int, cluster string) *natsServerProcess {
 	t.Helper()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nats.conf")
@@ -88,14 +88,14 @@ func configureNATSServer(t *testing.T, bin, name string, port int, cluster strin
 
 func (p *natsServerProcess) url() string { return "nats://127.0.0.1:" + strconv.Itoa(p.port) }
 
-func (p *natsServerProcess) start(t *testing.T) {
+func (p *natsServerProcess) start(t testing.TB) {
 	t.Helper()
 	p.launch(t)
 	p.waitReady(t)
 }
 
 // launch starts the process without waiting for it.
-func (p *natsServerProcess) launch(t *testing.T) {
+func (p *natsServerProcess) launch(t testing.TB) {
 	t.Helper()
 	p.cmd = exec.Command(p.bin, "-c", p.conf)
 	if err := p.cmd.Start(); err != nil {
@@ -106,7 +106,7 @@ func (p *natsServerProcess) launch(t *testing.T) {
 }
 
 // waitReady waits until JetStream answers through the server.
-func (p *natsServerProcess) waitReady(t *testing.T) {
+func (p *natsServerProcess) waitReady(t testing.TB) {
 	t.Helper()
 	testenv.Eventually(t, 20*time.Second, func() bool {
 		nc, err := nats.Connect(p.url())

@@ -74,6 +74,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// registerCaches adds a gauge of the entries in the guild and case position
+// caches, read at each scrape; they are bounded by Config.CacheSize.
+func (m *metrics) registerCaches(reg prometheus.Registerer, guilds, cases func() int) error {
+	if m == nil {
+		return nil
+	}
+	var gauges []prometheus.Collector
+	for _, c := range []struct {
+		name string
+		n    func() int
+	}{{"guild", guilds}, {"case", cases}} {
+		gauges = append(gauges, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "modledger", Name: "command_cache_entries",
+			Help:        "Positions the command service keeps in memory, by cache: guild (newest case of a guild) or case (a case's events and state). Bounded by the cache size.",
+			ConstLabels: prometheus.Labels{"cache": c.name},
+		}, func() float64 { return float64(c.n()) }))
+	}
+	return wire.Register(reg, gauges...)
+}
+
 // observeAppend records one append of n messages.
 func (m *metrics) observeAppend(n int, d time.Duration, err error) {
 	if m == nil {

@@ -157,6 +157,9 @@ func NewService(cfg Config) (*Service, error) {
 		guilds: newPositionCache[events.Snowflake](cfg.CacheSize, func() *guildPosition { return &guildPosition{} }),
 		cases:  newPositionCache[caseKey](cfg.CacheSize, func() *caseState { return &caseState{} }),
 	}
+	if err := m.registerCaches(cfg.Registerer, s.guilds.len, s.cases.len); err != nil {
+		return nil, fmt.Errorf("command service: %w", err)
+	}
 	s.commit = newCommitter(s.ledger)
 	eps := make([]wire.Endpoint, len(endpoints))
 	for i, ep := range endpoints {
