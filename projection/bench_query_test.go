@@ -154,4 +154,13 @@ func BenchmarkQueryLatency(b *testing.B) {
 			return err
 		})
 	})
+	// The cases are opened a second apart from 2026-01-01: a month covers
+	// every day of them (12 days at 1M cases).
+	b.Run("guild_statistics", func(b *testing.B) {
+		from, to := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)
+		latencies(b, func(r *rand.Rand) error {
+			_, err := q.GuildStatistics(ctx, events.Snowflake(1+r.IntN(benchGuilds)), GuildStatisticsParams{From: from, To: to})
+			return err
+		})
+	})
 }
