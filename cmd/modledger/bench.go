@@ -110,6 +110,7 @@ type benchCmd struct {
 	duration time.Duration
 	count    int64
 	raid     bool
+	bulk     int
 	seed     int
 	timeout  time.Duration
 
@@ -133,6 +134,7 @@ func benchCommand() subcommand {
 		usage:   "[--embedded [--durable|--lazy]] [flags]",
 		examples: `  modledger bench --embedded --duration 10s --clients 16 --guilds 10
   modledger bench --embedded --lazy --raid --mix opens=100 --clients 64
+  modledger bench --embedded --raid --bulk 500 --mix opens=100 --clients 4
   modledger bench --embedded --rate 100 --duration 30s      # open loop: light-load latency
   modledger bench --nats-url nats://ledger:4222 --metrics-url http://ledger:9090/metrics --database-url postgres://...
   modledger bench --embedded --ceilings-only --json`,
@@ -154,6 +156,7 @@ func benchCommand() subcommand {
 			fs.DurationVar(&c.duration, "duration", benchDurationDefault, "how long the load runs; with --count alone, until count")
 			fs.Int64Var(&c.count, "count", 0, "stop after this many operations (0: no limit)")
 			fs.BoolVar(&c.raid, "raid", false, "a raid: every open goes to the first guild, from all clients at once")
+			fs.IntVar(&c.bulk, "bulk", 1, "cases per open: above 1, each open is a bulk ban (open_many of this many cases, one atomic batch), up to 1000")
 			fs.IntVar(&c.seed, "seed", benchSeedDefault, "cases opened in each guild (open_many) before the timed run, for changes and queries to act on")
 			fs.DurationVar(&c.timeout, "timeout", benchTimeoutDefault, "bound on each request, client retries included")
 			fs.BoolVar(&c.backlog, "backlog", false, "with --embedded: hold the projector back until the load ends, then time its catch-up on the backlog the load made (a mix without queries)")
@@ -220,6 +223,9 @@ func (c *benchCmd) check(env *cliEnv) error {
 	}
 	if c.duration == 0 && c.count == 0 {
 		errs = append(errs, "give a positive --duration or --count")
+	}
+	if c.bulk < 1 || c.bulk > command.MaxCasesPerBatch {
+		errs = append(errs, fmt.Sprintf("--bulk must be 1 to %d", command.MaxCasesPerBatch))
 	}
 	if c.seed < 0 || c.seed > 1000 {
 		errs = append(errs, "--seed must be 0 to 1000")

@@ -102,6 +102,7 @@ type loadRun struct {
 	maxSeq  atomic.Uint64
 	owned   [][]ownedCase // per worker
 	issued  atomic.Int64
+	cases   atomic.Int64 // cases opened by the timed load
 }
 
 // runLoad seeds the guilds, runs the timed load, and measures what follows
@@ -333,12 +334,12 @@ func (r *loadRun) do(ctx context.Context, w int, rng *rand.Rand, op benchOp, oc 
 		if r.c.raid {
 			guild = 0
 		}
+		if r.c.bulk > 1 {
+			return r.bulkOpen(ctx, w, rng, cmds, guild)
+		}
 		res, err = cmds.CaseOpen(ctx, r.guilds[guild], command.OpenParams{CaseFields: benchCaseFields(w, rng.IntN(len(benchTypes)), int(user-benchUserBase))})
 		if err == nil {
-			r.numMu.Lock()
-			r.numbers[guild] = append(r.numbers[guild], res.Case.CaseNumber)
-			r.numMu.Unlock()
-			r.owned[w] = append(r.owned[w], ownedCase{guild: guild, number: res.Case.CaseNumber})
+			r.opened(w, guild, res.Case.CaseNumber)
 		}
 	case opClose:
 		res, err = cmds.CaseClose(ctx, r.guilds[oc.guild], command.CloseParams{Meta: command.Meta{ActorID: actor}, CaseRef: command.CaseRef{CaseNumber: oc.number}, Reason: "bench: appealed"})
@@ -370,6 +371,34 @@ func (r *loadRun) do(ctx context.Context, w int, rng *rand.Rand, op benchOp, oc 
 		r.noteSeq(res.Seq)
 	}
 	return err
+}
+
+// bulkOpen sends one bulk ban: open_many of --bulk cases in guild, users
+// picked at random.
+func (r *loadRun) bulkOpen(ctx context.Context, w int, rng *rand.Rand, cmds *command.Client, guild int) error {
+	cases := make([]events.CaseFields, r.c.bulk)
+	for i := range cases {
+		cases[i] = benchCaseFields(w, 0, 1+rng.IntN(benchUsersPerGuild)) // a bulk ban: BAN
+	}
+	res, err := cmds.CaseOpenMany(ctx, r.guilds[guild], command.OpenManyParams{Cases: cases})
+	if err != nil {
+		return err
+	}
+	for _, c := range res.Cases {
+		r.opened(w, guild, c.CaseNumber)
+	}
+	r.noteSeq(res.Seq)
+	return nil
+}
+
+// opened records a case the timed load opened: its number for the numbering
+// check, and the case as worker w's own.
+func (r *loadRun) opened(w, guild int, number uint32) {
+	r.numMu.Lock()
+	r.numbers[guild] = append(r.numbers[guild], number)
+	r.numMu.Unlock()
+	r.owned[w] = append(r.owned[w], ownedCase{guild: guild, number: number})
+	r.cases.Add(1)
 }
 
 func (r *loadRun) noteSeq(seq uint64) {
@@ -422,6 +451,10 @@ func (r *loadRun) fillOps(rep *loadReport) {
 	rep.All = newOpReport("all", &all, allErrs, secs)
 	rep.ThroughputPerSec = rep.All.PerSec
 	rep.Errors = r.errs
+	rep.CasesOpened = r.cases.Load()
+	if secs > 0 {
+		rep.CasesPerSec = float64(rep.CasesOpened) / secs
+	}
 }
 
 // streamLastSeq is the stream's last sequence, or the highest reply seq

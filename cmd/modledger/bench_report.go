@@ -57,6 +57,7 @@ type benchConfig struct {
 	DurationSeconds        float64  `json:"duration_seconds"`
 	Count                  int64    `json:"count"`
 	Raid                   bool     `json:"raid"`
+	Bulk                   int      `json:"bulk"`
 	Seed                   int      `json:"seed"`
 	CeilingDurationSeconds float64  `json:"ceiling_duration_seconds"`
 }
@@ -75,6 +76,10 @@ type loadReport struct {
 	// Errors are the failed requests by code: the ledger's wire codes,
 	// timeout, other.
 	Errors map[string]int64 `json:"errors"`
+	// CasesOpened are the cases the timed load opened, and CasesPerSec
+	// them a second: with --bulk, each open request opens --bulk cases.
+	CasesOpened int64   `json:"cases_opened"`
+	CasesPerSec float64 `json:"cases_per_sec"`
 	// Server is the command service's retries and appends during the
 	// load, from its /metrics; nil without metrics.
 	Server     *serverReport    `json:"server,omitempty"`
@@ -198,7 +203,7 @@ func newBenchReport(c *benchCmd, t *benchTarget) *benchReport {
 		Machine: benchMachine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, GoVersion: runtime.Version(),
 			NATSVersion: t.natsVersion, PostgresVersion: t.pgVersion},
 		Config: benchConfig{Guilds: c.guilds, Clients: c.clients, Mix: c.mix, Rate: c.rate, DurationSeconds: c.duration.Seconds(),
-			Count: c.count, Raid: c.raid, Seed: c.seed, CeilingDurationSeconds: c.ceilingDuration.Seconds()},
+			Count: c.count, Raid: c.raid, Bulk: c.bulk, Seed: c.seed, CeilingDurationSeconds: c.ceilingDuration.Seconds()},
 	}
 	if !t.embedded {
 		rep.Target = t.natsURL
@@ -245,6 +250,9 @@ func (r *benchReport) computeRatios() {
 	}
 	for _, cl := range []string{classOpens, classChanges} {
 		v := r.Load.class(cl).PerSec
+		if cl == classOpens {
+			v = r.Load.CasesPerSec // each a message, whether or not opened in bulk
+		}
 		ratio(cl+"_vs_sync_publish", v, r.Ceilings.SyncPublish)
 		ratio(cl+"_vs_async_publish", v, r.Ceilings.AsyncPublish)
 		ratio(cl+"_vs_batch_publish", v, r.Ceilings.BatchPublish)
@@ -308,6 +316,10 @@ func (r *benchReport) writeText(w io.Writer) {
 				o.Lat.P50, o.Lat.P90, o.Lat.P99, o.Lat.P999, o.Lat.Max)
 		}
 		tw.Flush()
+		fmt.Fprintf(w, "\nCases opened: %d, %.0f a second", l.CasesOpened, l.CasesPerSec)
+		if r.Config.Bulk > 1 {
+			fmt.Fprintf(w, " (bulk bans of %d cases each)", r.Config.Bulk)
+		}
 		fmt.Fprintf(w, "\nErrors by code: %s\n", formatCounts(l.Errors))
 		if l.Server != nil {
 			fmt.Fprintf(w, "Ledger retries: %s; appends: %s\n", formatCounts(l.Server.Retries), formatCounts(l.Server.Appends))

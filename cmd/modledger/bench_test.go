@@ -174,6 +174,25 @@ func TestBenchEmbeddedRaidOpenLoop(t *testing.T) {
 	}
 }
 
+// TestBenchEmbeddedBulkBans sends bulk bans (open_many) in a raid: each
+// open request opens --bulk cases, counted as cases, with exact numbers.
+func TestBenchEmbeddedBulkBans(t *testing.T) {
+	t.Parallel()
+	rep := benchJSON(t, "--embedded", "--lazy", "--raid", "--bulk", "50", "--mix", "opens=1", "--count", "12",
+		"--clients", "3", "--guilds", "1", "--seed", "0", "--no-ceilings")
+	l := rep.Load
+	if l.All.Errors != 0 || l.All.Count != 12 || l.CasesOpened != 600 || l.CasesPerSec <= l.class(classOpens).PerSec {
+		t.Errorf("%d requests, %d errors, %d cases at %.0f/s (%.0f requests/s): want 12 bulk bans of 50 cases",
+			l.All.Count, l.All.Errors, l.CasesOpened, l.CasesPerSec, l.class(classOpens).PerSec)
+	}
+	if rep.NumbersExact == nil || !*rep.NumbersExact || l.Numbers.Cases != 600 {
+		t.Errorf("numbers: %+v", l.Numbers)
+	}
+	if rep.Config.Bulk != 50 {
+		t.Errorf("config bulk %d", rep.Config.Bulk)
+	}
+}
+
 // TestBenchCeilingsOnly measures only the ceilings, in text.
 func TestBenchCeilingsOnly(t *testing.T) {
 	t.Parallel()
@@ -215,6 +234,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--ceilings-only", "--no-ceilings"}, "give one of them"},
 		{[]string{"--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"--ceiling-batch", "1"}, "--ceiling-batch must be 2 to 1000"},
+		{[]string{"--bulk", "0"}, "--bulk must be 1 to 1000"},
+		{[]string{"--bulk", "1001"}, "--bulk must be 1 to 1000"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
