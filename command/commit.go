@@ -15,19 +15,30 @@ import (
 // exactly as if it had never been combined. A combined batch that gets no
 // answer (a timeout, a lost connection) is not split: each member retries on
 // its own. A lone append goes out at once: nothing waits for company.
+//
+// Up to groupCommitInFlight combined batches are on their way at once, so
+// that the server stages, syncs and acknowledges one while the next is sent.
+// The members of batches in flight together are independent: an append is
+// queued only by the holder of its guild's or case's lock, which it keeps
+// until its own append is answered, so no member's check depends on another
+// member's outcome.
 
 // groupCommitMaxMessages bounds a combined batch: the server's atomic batch
 // limit is 1000 messages.
 const groupCommitMaxMessages = MaxCasesPerBatch
 
+// groupCommitInFlight bounds the combined batches on their way at once.
+const groupCommitInFlight = 4
+
 // committer combines concurrent appends.
 type committer struct {
-	l   *ledger
-	max int
+	l        *ledger
+	max      int
+	inFlight int
 
-	mu      sync.Mutex
-	queue   []*commitReq
-	running bool // a flush goroutine is sending
+	mu       sync.Mutex
+	queue    []*commitReq
+	flushers int // flush goroutines sending
 }
 
 // commitReq is one append waiting to be sent.
@@ -43,7 +54,7 @@ type commitRes struct {
 }
 
 func newCommitter(l *ledger) *committer {
-	return &committer{l: l, max: groupCommitMaxMessages}
+	return &committer{l: l, max: groupCommitMaxMessages, inFlight: groupCommitInFlight}
 }
 
 // append stores msgs like ledger.append, combined with the appends that
@@ -55,8 +66,8 @@ func (c *committer) append(ctx context.Context, msgs []outMsg) (pubAck, error) {
 	req := &commitReq{ctx: ctx, msgs: msgs, done: make(chan commitRes, 1)}
 	c.mu.Lock()
 	c.queue = append(c.queue, req)
-	if !c.running {
-		c.running = true
+	if c.flushers < c.inFlight {
+		c.flushers++
 		go c.flush()
 	}
 	c.mu.Unlock()
@@ -71,12 +82,13 @@ func (c *committer) append(ctx context.Context, msgs []outMsg) (pubAck, error) {
 }
 
 // flush sends what is queued, one combined batch at a time, until the queue
-// is empty. While a batch is on its way, the next one gathers.
+// is empty. While the batches in flight are on their way, the next one
+// gathers.
 func (c *committer) flush() {
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
-			c.running = false
+			c.flushers--
 			c.mu.Unlock()
 			return
 		}
