@@ -18,15 +18,22 @@ BENCH_OUT ?= $(or $(TMPDIR),/tmp)/modledger-bench
 BENCH_DURATION ?= 10s
 BENCH_CEILING_DURATION ?= 3s
 
-.PHONY: test vet fmt-check fuzz-smoke dev build fuzz bench bench-go
+.PHONY: test vet fmt-check fuzz-smoke bench-smoke dev build fuzz bench bench-go
 
 ## test: go vet, gofmt check, then the whole test suite with the race detector.
 ## Packages run one at a time (-p 1): the fault and timing tests (expiries
 ## within a second, killed processes) measure the ledger, not two other test
 ## binaries competing for the same two cores. Tests within a package still run
 ## in parallel.
-test: vet fmt-check fuzz-smoke
+test: vet fmt-check fuzz-smoke bench-smoke
 	$(GO) test -race -count=1 -p 1 -timeout 15m ./...
+
+## bench-smoke: every Go benchmark once (-benchtime 1x), at its smallest size,
+## so that none of them rots; the figures are meaningless and not printed.
+bench-smoke:
+	@echo "== every benchmark once (-benchtime 1x)"
+	@$(GO) test -count=1 -p 1 -run '^$$' -bench . -benchtime 1x ./... > /tmp/bench-smoke.$$$$.log 2>&1 || { cat /tmp/bench-smoke.$$$$.log; rm -f /tmp/bench-smoke.$$$$.log; exit 1; }; \
+	rm -f /tmp/bench-smoke.$$$$.log
 
 ## fuzz-smoke: every fuzz target for FUZZ_SMOKE_TIME, so that each runs in CI
 ## beyond its seed corpus (the seeds run in every `go test`). Targets are
