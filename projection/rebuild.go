@@ -213,6 +213,14 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 			if _, _, err := s.applyInTx(ctx, tx, gen.Schema, p, f.evs, applyMode{}); err != nil {
 				return err
 			}
+			// The head as this fetch saw it: what comes later is the live
+			// projector's. Waiting for a fetch that finds nothing would
+			// never end under steady writes (a command every few
+			// milliseconds arrives during each apply), and the live
+			// projector waits on this lock meanwhile.
+			if f.pending == 0 {
+				break
+			}
 		}
 		if err := tx.QueryRow(ctx, `SELECT seq FROM `+pgx.Identifier{gen.Schema, "checkpoint"}.Sanitize()+` WHERE projection = $1`,
 			p.Name()).Scan(&final); err != nil {
