@@ -310,6 +310,20 @@ func (q *Queries) snapshot(ctx context.Context, fn func(tx pgx.Tx) error) error 
 	return pgx.BeginTxFunc(ctx, q.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
+// snapshotBatch sends the statements queue puts in a batch as one read-only
+// repeatable-read transaction, in one round trip: the transaction's BEGIN
+// and COMMIT travel in the batch with them (snapshot would cost two more
+// round trips). When a statement fails, the server skips the rest of the
+// batch, COMMIT included, and the pool discards the connection, whose
+// transaction is still open.
+func (q *Queries) snapshotBatch(ctx context.Context, queue func(b *pgx.Batch)) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+	queue(b)
+	b.Queue("COMMIT")
+	return q.pool.SendBatch(ctx, b).Close()
+}
+
 // validType checks that name is a registered case type.
 func (q *Queries) validType(field, name string) error {
 	if name == "" {
@@ -611,8 +625,7 @@ func (q *Queries) listCases(ctx context.Context, guild events.Snowflake, f *Case
 	pageSQL := q.sql.listCases + b.sql() + " ORDER BY case_number " + order + " LIMIT " + b.arg(page.Limit+1)
 
 	res := &CaseListResult{Cases: []aggregate.Case{}}
-	err := q.snapshot(ctx, func(tx pgx.Tx) error {
-		batch := &pgx.Batch{}
+	err := q.snapshotBatch(ctx, func(batch *pgx.Batch) {
 		batch.Queue(countSQL, countArgs...).QueryRow(func(row pgx.Row) error {
 			var total, active int64
 			if err := row.Scan(&total, &active); err != nil {
@@ -629,7 +642,6 @@ func (q *Queries) listCases(ctx context.Context, guild events.Snowflake, f *Case
 			res.Cases = cs
 			return err
 		})
-		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {
 		return nil, err
@@ -708,8 +720,7 @@ func (q *Queries) dueExpiries(ctx context.Context, guild events.Snowflake, p *Du
 	}
 	pageSQL := q.sql.listCases + b.sql() + " ORDER BY expires_at, guild_id, case_number LIMIT " + b.arg(p.Limit+1)
 	res := &CaseListResult{Cases: []aggregate.Case{}}
-	err := q.snapshot(ctx, func(tx pgx.Tx) error {
-		batch := &pgx.Batch{}
+	err := q.snapshotBatch(ctx, func(batch *pgx.Batch) {
 		batch.Queue(q.sql.countCases+count.sql(), count.args...).QueryRow(func(row pgx.Row) error {
 			var active int64
 			return row.Scan(&res.Total, &active)
@@ -719,7 +730,6 @@ func (q *Queries) dueExpiries(ctx context.Context, guild events.Snowflake, p *Du
 			res.Cases = cs
 			return err
 		})
-		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {
 		return nil, err
@@ -737,8 +747,7 @@ func (q *Queries) guildStatistics(ctx context.Context, guild events.Snowflake, p
 	res := &GuildStatisticsResult{ByType: []TypeCount{}, ByModerator: []ModeratorCount{}, ByDay: []DayCount{},
 		From: p.fromDay.Format(time.DateOnly), To: p.toDay.Format(time.DateOnly)}
 	byDay := map[time.Time][]TypeCount{}
-	err := q.snapshot(ctx, func(tx pgx.Tx) error {
-		batch := &pgx.Batch{}
+	err := q.snapshotBatch(ctx, func(batch *pgx.Batch) {
 		batch.Queue(q.sql.countGuild, g).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&res.Total, &res.Active)
 		})
@@ -783,7 +792,6 @@ func (q *Queries) guildStatistics(ctx context.Context, guild events.Snowflake, p
 			}
 			return rows.Err()
 		})
-		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {
 		return nil, err
