@@ -135,7 +135,7 @@ func TestBacklogAndStalledConsumersDoNotSlowCommands(t *testing.T) {
 	const (
 		bots       = 4
 		idlePhase  = 4 * time.Second
-		minBusy    = 12 * time.Second
+		minBusy    = 5 * time.Second
 		perOpenMny = command.MaxCasesPerBatch
 	)
 	maxBusy := 90 * time.Second
