@@ -182,12 +182,15 @@ func TestPostgresTLS(t *testing.T) {
 			t.Fatalf("migrate over TLS exited %d: %s%s", code, out, errOut)
 		}
 		env := testenv.NATS(t)
+		// The test server asks for no credentials and ignores these: they
+		// are there to be kept out of the logs.
+		natsWithPassword := strings.Replace(env.URL, "nats://", "nats://ledger:nats-"+password+"@", 1)
 		getenv := func(k string) string {
 			switch k {
 			case "DATABASE_URL":
 				return dbURL
 			case "MODLEDGER_NATS_URL":
-				return env.URL
+				return natsWithPassword
 			case "MODLEDGER_METRICS_ADDR":
 				return "127.0.0.1:0"
 			}
@@ -230,6 +233,9 @@ func TestPostgresTLS(t *testing.T) {
 			t.Fatalf("serve exited %d: %s", c, stderr.String())
 		}
 		checkNoSecret(t, "serve's log", stdout.String()+stderr.String(), secrets...)
+		if !strings.Contains(stderr.String(), "nats://ledger:xxxxx@") {
+			t.Errorf("serve did not log the NATS URL, masked:\n%s", stderr.String())
+		}
 		t.Logf("%d sessions over TLS (client certificate %s); serve logged %d lines at debug, none with a secret",
 			withTLS, dn, strings.Count(stderr.String(), "\n"))
 	})
