@@ -120,10 +120,11 @@ func stalledCoreSubscriber(t *testing.T, natsURL, subject, name string) net.Conn
 // catches up a backlog of 100,000 events (1,000,000 with MODLEDGER_LONG=1)
 // put in the stream beforehand with open_many, beside a durable pull
 // consumer stalled at max_ack_pending, an ordered consumer that is never
-// read, and a core subscriber on modledger.case.> whose socket is never
-// read. Every command is acknowledged, case numbers are exact, the
-// commands' p99 stays within max(10 x idle p99, 500ms), and the read model
-// converges to the stream.
+// read, and two core subscribers on modledger.case.> whose sockets are
+// never read (one since before the backlog). Every command is
+// acknowledged, case numbers are exact, the commands' p99 stays within
+// max(10 x idle p99, 500ms), the projector catches up while the commands
+// go on, and the read model converges to the stream.
 func TestBacklogAndStalledConsumersDoNotSlowCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads a backlog of 100,000 events")
@@ -133,10 +134,10 @@ func TestBacklogAndStalledConsumersDoNotSlowCommands(t *testing.T) {
 		backlog = 1_000_000
 	}
 	const (
-		bots       = 4
-		idlePhase  = 4 * time.Second
-		minBusy    = 5 * time.Second
-		perOpenMny = command.MaxCasesPerBatch
+		bots        = 4
+		idlePhase   = 4 * time.Second
+		minBusy     = 5 * time.Second
+		perOpenMany = command.MaxCasesPerBatch
 	)
 	maxBusy := 90 * time.Second
 	if backlog > 100_000 {
@@ -187,7 +188,7 @@ func TestBacklogAndStalledConsumersDoNotSlowCommands(t *testing.T) {
 	// The backlog: open_many of 1000 cases each, one guild a call, from
 	// four loaders at once.
 	loadStart := time.Now()
-	calls := backlog / perOpenMny
+	calls := backlog / perOpenMany
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	loadErr := make(chan error, 4)
@@ -200,14 +201,14 @@ func TestBacklogAndStalledConsumersDoNotSlowCommands(t *testing.T) {
 				if i >= int64(calls) {
 					return
 				}
-				cases := make([]events.CaseFields, perOpenMny)
+				cases := make([]events.CaseFields, perOpenMany)
 				for j := range cases {
 					cases[j] = events.CaseFields{Type: aggregate.TypeBan, UserID: events.Snowflake(1_000_000 + j), ModeratorID: 7, Reason: "raid wave"}
 				}
 				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 				r, err := client.CaseOpenMany(ctx, events.Snowflake(1_000_000+i), command.OpenManyParams{Cases: cases})
 				cancel()
-				if err == nil && r.Appended != perOpenMny {
+				if err == nil && r.Appended != perOpenMany {
 					err = fmt.Errorf("open_many appended %d", r.Appended)
 				}
 				if err != nil {
