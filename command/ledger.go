@@ -222,29 +222,66 @@ func (l *ledger) lastOpened(ctx context.Context, guild events.Snowflake) (uint32
 	return cs.CaseNumber, m.Seq, nil
 }
 
-// loadCase returns every event of a case in order; none when it does not
-// exist.
+// loadCase returns the events of case number of guild, oldest first, or
+// none when there is no such case.
+//
+// It never asks the server for a message past the case's last one. Once the
+// stream holds more than 64k subjects, nats-server (2.15) answers a wildcard
+// "next message" request that finds nothing by reading every block after
+// its start, and a batched one by counting pending messages the same way:
+// with a million cases, loading a case cost 100 ms of the server's time. So
+// the case's last event comes first (last_by_subj on the case's subjects,
+// which the server answers from its subject index); a case of one event is
+// then loaded in one request. Otherwise the opening event and the events up
+// to the last follow, one request each, each ending at a message known to
+// exist. Events appended meanwhile are not read: the change decided on this
+// state expects the last one read, so the server refuses it and the case is
+// loaded again.
 func (l *ledger) loadCase(ctx context.Context, guild events.Snowflake, number uint32) ([]events.Event, error) {
-	first, err := l.getOne(ctx, directGetRequest{LastFor: l.subjects.Case(guild, number, events.NameCaseOpened)})
+	all := l.subjects.CaseAll(guild, number)
+	last, err := l.getOne(ctx, directGetRequest{LastFor: all})
 	if errors.Is(err, errNoMessage) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var evs []events.Event
-	err = l.scan(ctx, l.subjects.CaseAll(guild, number), first.Seq, time.Time{}, func(m storedMsg) (bool, error) {
-		e, err := l.decode(m)
+	lastEv, err := l.decode(last)
+	if err != nil {
+		return nil, err
+	}
+	if lastEv.Event == events.NameCaseOpened || lastEv.Event == events.NameCaseImported {
+		return []events.Event{lastEv}, nil
+	}
+	first, err := l.getOne(ctx, directGetRequest{LastFor: l.subjects.Case(guild, number, events.NameCaseOpened)})
+	if errors.Is(err, errNoMessage) {
+		return nil, fmt.Errorf("load case %d of guild %d: it has events but no opening event", number, guild)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := l.decode(first)
+	if err != nil {
+		return nil, err
+	}
+	evs := []events.Event{e}
+	for seq := first.Seq; ; {
+		m, err := l.getOne(ctx, directGetRequest{Seq: seq + 1, NextFor: all})
+		if errors.Is(err, errNoMessage) {
+			return nil, fmt.Errorf("load case %d of guild %d: its event at sequence %d is gone", number, guild, last.Seq)
+		}
 		if err != nil {
-			return false, err
+			return nil, err
+		}
+		if m.Seq >= last.Seq {
+			return append(evs, lastEv), nil
+		}
+		if e, err = l.decode(m); err != nil {
+			return nil, err
 		}
 		evs = append(evs, e)
-		return true, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load case %d of guild %d: %w", number, guild, err)
+		seq = m.Seq
 	}
-	return evs, nil
 }
 
 // decode decodes a stored event and sets its sequence.
