@@ -3,6 +3,7 @@ package command_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -97,7 +98,9 @@ func runServiceMemory(b *testing.B, url string, cases int) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		peak = max(peak, ms.HeapInuse)
-		b.Logf("%-6s %8d/%d  heap in use %6.1f MiB  (objects %d, goroutines %d)",
+		// To stderr: the testing package keeps only the first lines of a
+		// benchmark's log.
+		fmt.Fprintf(os.Stderr, "%-6s %8d/%d  heap in use %6.1f MiB  (objects %d, goroutines %d)\n",
 			phase, done, total, mib(ms.HeapInuse), ms.HeapObjects, runtime.NumGoroutine())
 		return ms.HeapInuse
 	}
