@@ -91,17 +91,21 @@ fuzz:
 ## DATABASE_URL's server, default 127.0.0.1:5432), each scenario durable
 ## (fsync before ack) and lazy, with the raw JetStream and COPY ceilings
 ## measured in the same run, then the ceilings alone with atomic batches of
-## 1000. Text and JSON reports go to BENCH_OUT. About 5 minutes. Run it on an
+## 1000. Text and JSON reports go to BENCH_OUT. About 15 minutes. Run it on an
 ## otherwise idle machine.
 bench: build
 	mkdir -p $(BENCH_OUT)
 	set -- \
 		"opens-1000-guilds --guilds 1000 --clients 64 --mix opens=100 --seed 0" \
+		"opens-1000-guilds-1024-clients --guilds 1000 --clients 1024 --mix opens=100 --seed 0" \
 		"raid-1-guild --raid --guilds 1 --clients 64 --mix opens=100 --seed 0" \
+		"raid-1-guild-1024-clients --raid --guilds 1 --clients 1024 --mix opens=100 --seed 0" \
+		"bulk-bans-1-guild --raid --guilds 1 --clients 4 --bulk 1000 --mix opens=100 --seed 0" \
 		"changes --guilds 100 --clients 64 --mix changes=100 --seed 100" \
+		"changes-1024-clients --guilds 1000 --clients 1024 --mix changes=100 --seed 10" \
 		"mixed --guilds 100 --clients 32 --mix opens=70,changes=20,queries=10" \
 		"light-100-per-s --rate 100 --guilds 100 --clients 8 --mix opens=70,changes=30" \
-		"projection-backlog --backlog --guilds 100 --clients 64 --mix opens=100 --seed 0"; \
+		"projection-backlog --backlog --guilds 100 --clients 8 --bulk 1000 --mix opens=100 --seed 0"; \
 	for s in "$$@"; do \
 		name=$${s%% *}; flags=$${s#* }; \
 		for mode in durable lazy; do \
