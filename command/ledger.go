@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 )
 
 // Headers the ledger writes on every event.
@@ -85,6 +86,7 @@ type ledger struct {
 	stream     string
 	subjects   events.Subjects
 	codec      *events.Codec
+	keys       *shred.Store
 	window     time.Duration
 	apiTimeout time.Duration
 	metrics    *metrics
@@ -234,7 +236,7 @@ func (l *ledger) loadCase(ctx context.Context, guild events.Snowflake, number ui
 	}
 	var evs []events.Event
 	err = l.scan(ctx, l.subjects.CaseAll(guild, number), first.Seq, time.Time{}, func(m storedMsg) (bool, error) {
-		e, err := l.decode(m)
+		e, err := l.decode(ctx, m)
 		if err != nil {
 			return false, err
 		}
@@ -247,11 +249,18 @@ func (l *ledger) loadCase(ctx context.Context, guild events.Snowflake, number ui
 	return evs, nil
 }
 
-// decode decodes a stored event and sets its sequence.
-func (l *ledger) decode(m storedMsg) (events.Event, error) {
+// decode decodes a stored event, opens its sealed personal text with the
+// case's key (empty when the key is gone) and sets its sequence.
+func (l *ledger) decode(ctx context.Context, m storedMsg) (events.Event, error) {
 	e, err := l.codec.Decode(m.Data)
 	if err != nil {
 		return events.Event{}, fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err)
+	}
+	if err := l.keys.OpenEvent(ctx, &e); err != nil {
+		if errors.Is(err, shred.ErrSealBroken) {
+			return events.Event{}, fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err)
+		}
+		return events.Event{}, transient(fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err))
 	}
 	e.Seq = m.Seq
 	return e, nil
@@ -263,7 +272,7 @@ func (l *ledger) findCommand(ctx context.Context, filter string, commandID uuid.
 	since := now.Add(-l.window - time.Minute)
 	var out []events.Event
 	err := l.scan(ctx, filter, 0, since, func(m storedMsg) (bool, error) {
-		e, err := l.decode(m)
+		e, err := l.decode(ctx, m)
 		if err != nil {
 			return false, err
 		}
