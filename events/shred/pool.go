@@ -97,7 +97,10 @@ func (p *Pool) run(ctx context.Context) {
 	for {
 		for len(p.keys) <= p.size/2 {
 			n := min(p.batch, p.size-len(p.keys))
-			keys, err := p.store.Publish(ctx, n)
+			// A batch is finished even when the pool is stopped meanwhile
+			// (within the store's API timeout): an abandoned atomic batch
+			// would linger on the server.
+			keys, err := p.store.Publish(context.WithoutCancel(ctx), n)
 			if err != nil {
 				if ctx.Err() != nil {
 					return

@@ -425,7 +425,12 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
 		return fmt.Errorf("delete key %s: unreadable reply %q", id, resp.Data)
 	}
-	if r.Error != nil && r.Error.ErrCode != errCodeNoMessageFound {
+	if r.Error != nil {
+		// Deleted meanwhile (another process, a retry)? Then it is done.
+		s.forget(id)
+		if k, gerr := s.Get(ctx, id); gerr == nil && k == nil {
+			return nil
+		}
 		return fmt.Errorf("delete key %s: jetstream: %s (code %d, err_code %d)", id, r.Error.Description, r.Error.Code, r.Error.ErrCode)
 	}
 	if r.Error == nil && !r.Success {
@@ -434,10 +439,6 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	s.remember(id, nil)
 	return nil
 }
-
-// errCodeNoMessageFound is JetStream's "no message found": the key was
-// deleted meanwhile.
-const errCodeNoMessageFound = 10037
 
 type apiError struct {
 	Code        int    `json:"code"`
