@@ -150,9 +150,27 @@ func put(p events.Payload, pers personal) events.Payload {
 }
 
 // Personal reports whether p carries personal text that Seal would seal.
+// It does not allocate: the command service asks it of every event.
 func Personal(p events.Payload) bool {
-	_, _, ok := take(p)
-	return ok
+	switch p := p.(type) {
+	case events.CaseOpened:
+		return p.Reason != "" || len(p.UserRoles) > 0 || len(p.Metadata) > 0
+	case events.CaseImported:
+		return p.Reason != "" || len(p.UserRoles) > 0 || len(p.Metadata) > 0
+	case events.CaseReasonAmended:
+		return p.Reason != ""
+	case events.CaseNoteAdded:
+		return p.Text != "" || len(p.EvidenceURLs) > 0
+	case events.CaseMetadataUpdated:
+		return len(p.Metadata) > 0 && string(p.Metadata) != "{}"
+	case events.CaseClosed:
+		return p.Reason != ""
+	case events.CaseReopened:
+		return p.Reason != ""
+	case events.CaseDeleted:
+		return p.Reason != ""
+	}
+	return false
 }
 
 // Strip blanks the personal fields of e, as an event whose key is gone

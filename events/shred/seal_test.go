@@ -15,7 +15,7 @@ import (
 	"github.com/modledger/modledger/events/shred"
 )
 
-func newKey(t *testing.T) *shred.Key {
+func newKey(t testing.TB) *shred.Key {
 	t.Helper()
 	raw := make([]byte, shred.KeySize)
 	if _, err := rand.Read(raw); err != nil {
@@ -175,6 +175,25 @@ func TestOpenWithoutKeyLeavesPersonalFieldsEmpty(t *testing.T) {
 		shred.Strip(&s)
 		if !reflect.DeepEqual(s.Data, e.Data) {
 			t.Fatalf("%s: strip %#v, open without key %#v", p.EventName(), s.Data, e.Data)
+		}
+	}
+}
+
+func TestPersonalAgreesWithSeal(t *testing.T) { // not parallel: AllocsPerRun
+	k := newKey(t)
+	payloads := append(personalPayloads(), events.CaseReasonAmended{}, events.CaseNoteAdded{NoteID: uuid.New()},
+		events.CaseMetadataUpdated{Metadata: json.RawMessage(`{}`)}, events.CaseOpened{}, events.CaseImported{},
+		events.CaseClosed{}, events.CaseExpired{}, events.CaseRedacted{Reason: "x"})
+	for _, p := range payloads {
+		e := event(p)
+		if err := shred.Seal(&e, k); err != nil {
+			t.Fatal(err)
+		}
+		if sealed := len(e.Sealed) > 0; sealed != shred.Personal(p) {
+			t.Fatalf("%#v: Personal %t, sealed %t", p, shred.Personal(p), sealed)
+		}
+		if got := testing.AllocsPerRun(10, func() { shred.Personal(p) }); got != 0 {
+			t.Fatalf("Personal allocates %.0f times", got)
 		}
 	}
 }

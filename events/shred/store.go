@@ -477,18 +477,16 @@ func (s *Store) Publish(ctx context.Context, n int) ([]*Key, error) {
 	batchID := uuid.NewString()
 	var reply *nats.Msg
 	for i, k := range keys {
-		m := nats.NewMsg(Subject(s.cfg.Prefix, k.ID))
-		m.Data = k.raw[:]
+		m := &nats.Msg{Subject: Subject(s.cfg.Prefix, k.ID), Data: k.raw[:]}
 		if n > 1 {
-			m.Header.Set("Nats-Batch-Id", batchID)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+			m.Header = nats.Header{"Nats-Batch-Id": {batchID}, "Nats-Batch-Sequence": {strconv.Itoa(i + 1)}}
 			if i < n-1 {
 				if err := nc.PublishMsg(m); err != nil {
 					return nil, fmt.Errorf("publish keys: %w", err)
 				}
 				continue
 			}
-			m.Header.Set("Nats-Batch-Commit", "1")
+			m.Header["Nats-Batch-Commit"] = []string{"1"}
 		}
 		r, err := nc.RequestMsgWithContext(ctx, m)
 		if err != nil {
