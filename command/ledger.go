@@ -272,10 +272,12 @@ func (l *ledger) findCommand(ctx context.Context, filter string, commandID uuid.
 	since := now.Add(-l.window - time.Minute)
 	var out []events.Event
 	err := l.scan(ctx, filter, 0, since, func(m storedMsg) (bool, error) {
-		e, err := l.decode(ctx, m)
+		// Sealed or not: only the command's own events are opened, below.
+		e, err := l.codec.Decode(m.Data)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err)
 		}
+		e.Seq = m.Seq
 		if e.CommandID == commandID {
 			out = append(out, e)
 		} else if len(out) > 0 {
@@ -283,7 +285,16 @@ func (l *ledger) findCommand(ctx context.Context, filter string, commandID uuid.
 		}
 		return true, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if err := l.keys.OpenEvents(ctx, out); err != nil {
+		if errors.Is(err, shred.ErrSealBroken) {
+			return nil, err
+		}
+		return nil, transient(err)
+	}
+	return out, nil
 }
 
 // append stores msgs: one message as a plain publish, more as one atomic
