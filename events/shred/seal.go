@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -187,14 +189,118 @@ func Strip(e *events.Event) {
 // nonceSize is the GCM nonce size; the nonce leads the ciphertext.
 const nonceSize = 12
 
-// aad is the additional data that binds a sealed field to its event.
-func aad(e *events.Event, name events.Name) []byte {
-	b := make([]byte, 0, 64)
-	b = append(b, "modledger-seal-v1"...)
+// aadPrefix starts the additional data; it names the format's version.
+const aadPrefix = "modledger-seal-v1"
+
+// aadSize is the length of the additional data of an event named name.
+func aadSize(name events.Name) int { return len(aadPrefix) + 8 + 16 + 16 + len(name) }
+
+// appendAAD appends the additional data that binds a sealed field to its
+// event: the version, the guild, the case id, the event id and the name.
+func appendAAD(b []byte, e *events.Event, name events.Name) []byte {
+	b = append(b, aadPrefix...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.GuildID))
 	b = append(b, e.CaseID[:]...)
 	b = append(b, e.EventID[:]...)
 	return append(b, name...)
+}
+
+// size is about the length of p's JSON, for the buffer it is written to.
+func (p *personal) size() int {
+	n := 80 + len(p.Reason)*9/8 + len(p.Text)*9/8 + len(p.Metadata) + 22*len(p.UserRoles)
+	for _, u := range p.EvidenceURLs {
+		n += len(u)*9/8 + 3
+	}
+	return n
+}
+
+// appendJSON appends p as a JSON object that encoding/json reads back into
+// a personal (Open does), without reflection. Text that is not valid UTF-8
+// and metadata that is not valid JSON take encoding/json, which replaces
+// the one and refuses the other, as it would in the event itself.
+func (p *personal) appendJSON(b []byte) ([]byte, error) {
+	plain := utf8.ValidString(p.Reason) && utf8.ValidString(p.Text) && (len(p.Metadata) == 0 || json.Valid(p.Metadata))
+	for _, u := range p.EvidenceURLs {
+		plain = plain && utf8.ValidString(u)
+	}
+	if !plain {
+		j, err := json.Marshal(p)
+		return append(b, j...), err
+	}
+	b = append(b, '{')
+	sep := func() {
+		if len(b) > 0 && b[len(b)-1] != '{' {
+			b = append(b, ',')
+		}
+	}
+	if p.Reason != "" {
+		b = append(b, `"reason":`...)
+		b = appendString(b, p.Reason)
+	}
+	if p.Text != "" {
+		sep()
+		b = append(b, `"text":`...)
+		b = appendString(b, p.Text)
+	}
+	if len(p.EvidenceURLs) > 0 {
+		sep()
+		b = append(b, `"evidence_urls":[`...)
+		for i, u := range p.EvidenceURLs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, u)
+		}
+		b = append(b, ']')
+	}
+	if len(p.UserRoles) > 0 {
+		sep()
+		b = append(b, `"user_roles":[`...)
+		for i, r := range p.UserRoles {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = strconv.AppendUint(b, uint64(r), 10)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	if len(p.Metadata) > 0 {
+		sep()
+		b = append(b, `"metadata":`...)
+		b = append(b, p.Metadata...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendString appends s, valid UTF-8, as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Seal moves the personal fields of e into e.Sealed, encrypted with k, and
@@ -209,16 +315,24 @@ func Seal(e *events.Event, k *Key) error {
 	if !ok {
 		return nil
 	}
-	plain, err := json.Marshal(pers)
+	name := e.Data.EventName()
+	// One buffer holds the nonce, the plaintext (encrypted in place), the
+	// tag and, after them, the additional data.
+	buf := make([]byte, nonceSize, nonceSize+pers.size()+k.aead.Overhead()+aadSize(name))
+	if _, err := rand.Read(buf); err != nil {
+		return fmt.Errorf("seal %s event %s: nonce: %w", name, e.EventID, err)
+	}
+	buf, err := pers.appendJSON(buf)
 	if err != nil {
-		return fmt.Errorf("seal %s event %s: %w", e.Data.EventName(), e.EventID, err)
+		return fmt.Errorf("seal %s event %s: %w", name, e.EventID, err)
 	}
-	out := make([]byte, nonceSize, nonceSize+len(plain)+k.aead.Overhead())
-	if _, err := rand.Read(out); err != nil {
-		return fmt.Errorf("seal %s event %s: nonce: %w", e.Data.EventName(), e.EventID, err)
+	n := len(buf) + k.aead.Overhead()
+	if cap(buf) < n+aadSize(name) {
+		buf = append(make([]byte, 0, n+aadSize(name)), buf...)
 	}
-	out = k.aead.Seal(out, out[:nonceSize], plain, aad(e, e.Data.EventName()))
-	e.Data, e.KeyID, e.Sealed = rest, k.ID, out
+	ad := appendAAD(buf[n:n], e, name)
+	out := k.aead.Seal(buf[:nonceSize], buf[:nonceSize], buf[nonceSize:], ad)
+	e.Data, e.KeyID, e.Sealed = rest, k.ID, out[:n:n]
 	return nil
 }
 
@@ -240,7 +354,9 @@ func Open(e *events.Event, k *Key) error {
 	if len(e.Sealed) < nonceSize+k.aead.Overhead() {
 		return fmt.Errorf("open %s event %s: %w: %d bytes", e.Event, e.EventID, ErrSealBroken, len(e.Sealed))
 	}
-	plain, err := k.aead.Open(nil, e.Sealed[:nonceSize], e.Sealed[nonceSize:], aad(e, e.Data.EventName()))
+	name := e.Data.EventName()
+	var adBuf [96]byte
+	plain, err := k.aead.Open(nil, e.Sealed[:nonceSize], e.Sealed[nonceSize:], appendAAD(adBuf[:0], e, name))
 	if err != nil {
 		return fmt.Errorf("open %s event %s: %w: %v", e.Event, e.EventID, ErrSealBroken, err)
 	}

@@ -197,3 +197,46 @@ func TestPersonalAgreesWithSeal(t *testing.T) { // not parallel: AllocsPerRun
 		}
 	}
 }
+
+// TestSealRoundTripsHostileText: whatever text an event holds, it opens
+// back as encoding/json would have read it from the event itself.
+func TestSealRoundTripsHostileText(t *testing.T) {
+	t.Parallel()
+	codec, err := events.NewCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKey(t)
+	for i, s := range []string{
+		`"quotes" \backslash\ \\u0000 \n`, "\x01\x02\t\n\r\x1b[31mred\x1b[0m\x7f", "line\u2028separator\u2029",
+		"<script>alert(1)</script> &amp;", "🔨 👋🏽 🏳️\u200d🌈", "\u200fمرحبا\u202e", "bad \xff utf-8", "\x00nul",
+	} {
+		p := events.CaseNoteAdded{NoteID: uuid.New(), AuthorID: 1, Text: s, EvidenceURLs: []string{"https://x.test/" + s}}
+		e := event(p)
+		plainEv, err := codec.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := codec.Decode(plainEv) // what the text reads as without sealing
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := shred.Seal(&e, k); err != nil {
+			t.Fatal(err)
+		}
+		b, err := codec.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := codec.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := shred.Open(&got, k); err != nil {
+			t.Fatalf("text %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got.Data, want.Data) {
+			t.Fatalf("text %d opened as %#v, want %#v", i, got.Data, want.Data)
+		}
+	}
+}
