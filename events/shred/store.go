@@ -465,21 +465,23 @@ func (s *Store) Publish(ctx context.Context, n int) ([]*Key, error) {
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	keys := make([]*Key, n)
-	for i := range keys {
-		k, err := randomKey()
-		if err != nil {
-			return nil, err
-		}
-		keys[i] = k
+	keys, err := randomKeys(n)
+	if err != nil {
+		return nil, err
 	}
 	nc := s.cfg.Conn
 	batchID := uuid.NewString()
 	var reply *nats.Msg
+	// One message and one header, reused: a publish copies them out.
+	m := &nats.Msg{}
+	seq := []string{""}
+	if n > 1 {
+		m.Header = nats.Header{"Nats-Batch-Id": {batchID}, "Nats-Batch-Sequence": seq}
+	}
 	for i, k := range keys {
-		m := &nats.Msg{Subject: Subject(s.cfg.Prefix, k.ID), Data: k.raw[:]}
+		m.Subject, m.Data = Subject(s.cfg.Prefix, k.ID), k.raw[:]
 		if n > 1 {
-			m.Header = nats.Header{"Nats-Batch-Id": {batchID}, "Nats-Batch-Sequence": {strconv.Itoa(i + 1)}}
+			seq[0] = strconv.Itoa(i + 1)
 			if i < n-1 {
 				if err := nc.PublishMsg(m); err != nil {
 					return nil, fmt.Errorf("publish keys: %w", err)

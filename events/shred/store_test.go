@@ -171,3 +171,22 @@ func TestPoolHandsOutStoredKeysOnce(t *testing.T) {
 	pool.Stop()
 	pool.Stop()
 }
+
+func TestPublishedKeyIDsAreRandomUUIDs(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t)
+	keys, err := b.store.Publish(t.Context(), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uuid.UUID]bool{}
+	for _, k := range keys {
+		if k.ID.Version() != 4 || k.ID.Variant() != uuid.RFC4122 || seen[k.ID] {
+			t.Fatalf("key id %s", k.ID)
+		}
+		seen[k.ID] = true
+		if raw := b.rawKey(t, k.ID); len(raw) != shred.KeySize {
+			t.Fatalf("key %s stored as %d bytes", k.ID, len(raw))
+		}
+	}
+}
