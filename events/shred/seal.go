@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf8"
 
@@ -376,11 +377,169 @@ func Open(e *events.Event, k *Key) error {
 	if err != nil {
 		return fmt.Errorf("open %s event %s: %w: %v", e.Event, e.EventID, ErrSealBroken, err)
 	}
-	var pers personal
-	if err := json.Unmarshal(plain, &pers); err != nil {
-		return fmt.Errorf("open %s event %s: %w: %v", e.Event, e.EventID, ErrSealBroken, err)
+	pers, ok := parsePersonal(plain)
+	if !ok {
+		// Escaped text, or the form encoding/json wrote: its own reader.
+		var slow personal
+		if err := json.Unmarshal(plain, &slow); err != nil {
+			return fmt.Errorf("open %s event %s: %w: %v", e.Event, e.EventID, ErrSealBroken, err)
+		}
+		pers = slow
 	}
 	e.Data = put(e.Data, pers)
 	e.Sealed = nil
 	return nil
+}
+
+// parsePersonal reads the JSON appendJSON writes, without reflection: an
+// object of the personal fields, strings without escapes, roles as decimal
+// strings, metadata taken as it is (it shares b). It reports false for
+// anything else, which encoding/json then reads: an escape, a key it does
+// not know, another spacing. The ciphertext's tag has vouched for b, so
+// this only needs to read well-formed input the way encoding/json would.
+func parsePersonal(b []byte) (personal, bool) {
+	var p personal
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return p, false
+	}
+	r := plainReader{b: b, i: 1}
+	for r.i < len(b)-1 {
+		if r.i > 1 && !r.next(',') {
+			return p, false
+		}
+		key, ok := r.token()
+		if !ok || !r.next(':') {
+			return p, false
+		}
+		switch string(key) {
+		case "reason":
+			p.Reason, ok = r.str()
+		case "text":
+			p.Text, ok = r.str()
+		case "evidence_urls":
+			p.EvidenceURLs, ok = r.strs()
+		case "user_roles":
+			p.UserRoles, ok = r.roles()
+		case "metadata":
+			p.Metadata, ok = r.object()
+		default:
+			ok = false
+		}
+		if !ok {
+			return p, false
+		}
+	}
+	return p, r.i == len(b)-1
+}
+
+// plainReader reads the plaintext of a sealed field at i.
+type plainReader struct {
+	b []byte
+	i int
+}
+
+// next consumes c if it comes next.
+func (r *plainReader) next(c byte) bool {
+	if r.i < len(r.b) && r.b[r.i] == c {
+		r.i++
+		return true
+	}
+	return false
+}
+
+// token returns the bytes of the string at i, without escapes.
+func (r *plainReader) token() ([]byte, bool) {
+	if !r.next('"') {
+		return nil, false
+	}
+	for j := r.i; j < len(r.b); j++ {
+		switch r.b[j] {
+		case '\\':
+			return nil, false
+		case '"':
+			t := r.b[r.i:j]
+			r.i = j + 1
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+func (r *plainReader) str() (string, bool) {
+	t, ok := r.token()
+	return string(t), ok
+}
+
+// strs reads a non-empty array of strings.
+func (r *plainReader) strs() ([]string, bool) {
+	if !r.next('[') {
+		return nil, false
+	}
+	var out []string
+	for {
+		t, ok := r.token()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, string(t))
+		if r.next(']') {
+			return out, true
+		}
+		if !r.next(',') {
+			return nil, false
+		}
+	}
+}
+
+// roles reads a non-empty array of snowflakes written as strings.
+func (r *plainReader) roles() ([]events.Snowflake, bool) {
+	if !r.next('[') {
+		return nil, false
+	}
+	var out []events.Snowflake
+	for {
+		t, ok := r.token()
+		if !ok || len(t) == 0 || t[0] == '0' {
+			return nil, false
+		}
+		v, err := strconv.ParseUint(string(t), 10, 64)
+		if err != nil || v > math.MaxInt64 {
+			return nil, false
+		}
+		out = append(out, events.Snowflake(v))
+		if r.next(']') {
+			return out, true
+		}
+		if !r.next(',') {
+			return nil, false
+		}
+	}
+}
+
+// object returns the JSON object at i, skipping strings and their escapes.
+func (r *plainReader) object() (json.RawMessage, bool) {
+	if r.i >= len(r.b) || r.b[r.i] != '{' {
+		return nil, false
+	}
+	depth := 0
+	for j := r.i; j < len(r.b); j++ {
+		switch r.b[j] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				v := json.RawMessage(r.b[r.i : j+1 : j+1])
+				r.i = j + 1
+				return v, true
+			}
+		case '"':
+			for j++; j < len(r.b) && r.b[j] != '"'; j++ {
+				if r.b[j] == '\\' {
+					j++
+				}
+			}
+		}
+	}
+	return nil, false
 }
