@@ -183,6 +183,18 @@ func NewService(cfg Config) (*Service, error) {
 		cases:  newPositionCache[caseKey](cfg.CacheSize, func() *caseState { return &caseState{} }),
 	}
 	s.commit = newCommitter(s.ledger)
+	if cfg.Registerer != nil {
+		if err := wire.Register(cfg.Registerer,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "modledger", Name: "keys_destroyed_total",
+				Help: "Data keys of redacted cases this process destroyed (secure erase in the key stream)."},
+				func() float64 { return float64(keys.Deleted()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "modledger", Name: "key_pool_waits_total",
+				Help: "Opens that found the pool of stored data keys empty and waited for a refill."},
+				func() float64 { return float64(s.pool.Waits()) }),
+		); err != nil {
+			return nil, fmt.Errorf("command service: %w", err)
+		}
+	}
 	eps := make([]wire.Endpoint, len(endpoints))
 	for i, ep := range endpoints {
 		eps[i] = wire.Endpoint{Name: ep.name, Subject: subj.CommandEndpoint(ep.name),

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/command"
@@ -250,5 +251,31 @@ func TestRedactionStoredWithoutKeyDeletionIsRepairedOnLoad(t *testing.T) {
 	noSecret(t, "the close reply", r)
 	if b.keyStored(t, key) {
 		t.Fatal("loading the redacted case did not destroy its key")
+	}
+}
+
+func TestKeyMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	b := setup(t, func(c *command.Config) { c.Registerer = reg })
+	n := secretCase(t, b, 8)
+	if _, err := b.client.CaseRedact(t.Context(), testGuild, command.RedactParams{Meta: meta(42), CaseRef: command.CaseRef{CaseNumber: n}}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = m.GetCounter().GetValue()
+		}
+	}
+	if got["modledger_keys_destroyed_total"] != 1 {
+		t.Fatalf("keys destroyed %v, want 1", got["modledger_keys_destroyed_total"])
+	}
+	if _, ok := got["modledger_key_pool_waits_total"]; !ok {
+		t.Fatal("no modledger_key_pool_waits_total")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,8 +30,9 @@ type Pool struct {
 	batch int
 	log   *slog.Logger
 
-	keys chan *Key
-	kick chan struct{}
+	keys  chan *Key
+	kick  chan struct{}
+	waits atomic.Uint64
 
 	mu      sync.Mutex
 	lastErr error
@@ -146,6 +148,7 @@ func (p *Pool) Take(ctx context.Context) (*Key, error) {
 		if !started {
 			return nil, ErrPoolStopped
 		}
+		p.waits.Add(1)
 		p.wake()
 		select {
 		case k = <-p.keys:
@@ -165,6 +168,10 @@ func (p *Pool) Take(ctx context.Context) (*Key, error) {
 	p.store.remember(k.ID, k) // the cache's clock starts when it is used
 	return k, nil
 }
+
+// Waits returns how many Takes found the pool empty and waited for a
+// refill: when it grows, the pool is too small for the bursts of opens.
+func (p *Pool) Waits() uint64 { return p.waits.Load() }
 
 // wake asks the refill loop to look at the pool.
 func (p *Pool) wake() {

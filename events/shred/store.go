@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -160,7 +161,12 @@ type Store struct {
 	lru   *list.List // of *entry, most recent first
 	byID  map[uuid.UUID]*list.Element
 	clock func() time.Time
+
+	deleted atomic.Uint64
 }
+
+// Deleted returns how many keys this store has destroyed.
+func (s *Store) Deleted() uint64 { return s.deleted.Load() }
 
 // entry is a cached key, or a key known to be gone (key nil).
 type entry struct {
@@ -436,6 +442,7 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 	if r.Error == nil && !r.Success {
 		return fmt.Errorf("delete key %s: the server did not delete it: %s", id, resp.Data)
 	}
+	s.deleted.Add(1)
 	s.remember(id, nil)
 	return nil
 }
