@@ -128,6 +128,12 @@ func (s *Service) change(ctx context.Context, guild events.Snowflake, ref CaseRe
 			if err != nil {
 				return nil, backoff.Permanent(err)
 			}
+			if cs.state.Redacted {
+				// A redaction retried: its keys may still be there.
+				if err := s.shredRedacted(ctx, cs.evs); err != nil {
+					return nil, err
+				}
+			}
 			return r, nil
 		}
 		if dupSeen {
@@ -146,9 +152,12 @@ func (s *Service) change(ctx context.Context, guild events.Snowflake, ref CaseRe
 			return &Result{Case: st.Clone(), Seq: st.Version, Appended: 0}, nil
 		}
 		evs := s.newEvents(guild, st.CaseNumber, st.CaseID, meta, meta.ActorID, now, payloads)
-		msgs, err := s.eventMsgs(evs, 0)
+		if err := s.assignKeys(ctx, cs.evs, evs, nil); err != nil {
+			return nil, retryable(err)
+		}
+		msgs, err := s.eventMsgs(ctx, evs, 0)
 		if err != nil {
-			return nil, backoff.Permanent(err)
+			return nil, retryable(err)
 		}
 		msgs[0].expectSet, msgs[0].expect, msgs[0].expectSubject = true, st.Version, s.subj.CaseAll(guild, st.CaseNumber)
 		ack, err := s.commit.append(ctx, msgs)
@@ -176,6 +185,14 @@ func (s *Service) change(ctx context.Context, guild events.Snowflake, ref CaseRe
 			}
 		}
 		cs.evs = append(cs.evs, evs...)
+		if st.Redacted {
+			// The redaction is stored: destroy the keys. If this fails,
+			// the retry finds the command in the case's events and
+			// destroys them then.
+			if err := s.shredRedacted(ctx, cs.evs); err != nil {
+				return nil, err
+			}
+		}
 		return &Result{Case: st.Clone(), Seq: ack.Seq, Appended: len(evs)}, nil
 	})
 }
@@ -196,6 +213,13 @@ func (s *Service) loadCase(ctx context.Context, cs *caseState, key caseKey) erro
 	st, err := aggregate.Fold(evs)
 	if err != nil {
 		return backoff.Permanent(fmt.Errorf("fold case %d of guild %d: %w", key.number, key.guild, err))
+	}
+	if st.Redacted {
+		// Repairs a crash between a redaction's append and its keys'
+		// destruction.
+		if err := s.shredRedacted(ctx, evs); err != nil {
+			return err
+		}
 	}
 	cs.evs, cs.state = evs, st
 	return nil
@@ -253,12 +277,17 @@ func (s *Service) newEvents(guild events.Snowflake, number uint32, caseID uuid.U
 	return out
 }
 
-// eventMsgs encodes events as messages. The i-th event of a command gets
-// the message id <command_id> for i = 0 and <command_id>:<i> after, where
-// i counts from offset.
-func (s *Service) eventMsgs(evs []events.Event, offset int) ([]outMsg, error) {
+// eventMsgs encodes events as messages, each sealed with the key its
+// KeyID names (see assignKeys). The i-th event of a command gets the
+// message id <command_id> for i = 0 and <command_id>:<i> after, where i
+// counts from offset.
+func (s *Service) eventMsgs(ctx context.Context, evs []events.Event, offset int) ([]outMsg, error) {
 	out := make([]outMsg, len(evs))
 	for i, e := range evs {
+		e, err := s.seal(ctx, e)
+		if err != nil {
+			return nil, err
+		}
 		data, err := s.ledger.codec.Encode(e)
 		if err != nil {
 			return nil, err

@@ -100,7 +100,10 @@ func (s *Service) appendGroup(ctx context.Context, guild events.Snowflake, gp *g
 		for i, w := range group {
 			next++
 			evs[i] = s.newEvents(guild, next, newUUID(), w.meta, w.nc.actor, now, []events.Payload{w.nc.payload})[0]
-			m, err := s.eventMsgs(evs[i:i+1], 0)
+			if err := s.assignKeys(ctx, nil, evs[i:i+1], &w.nc.keyID); err != nil {
+				return false
+			}
+			m, err := s.eventMsgs(ctx, evs[i:i+1], 0)
 			if err != nil {
 				return false
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/command"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 	"github.com/modledger/modledger/internal/testenv"
 )
 
@@ -46,6 +47,7 @@ type testBundle struct {
 	svc    *command.Service
 	clock  *testClock
 	codec  *events.Codec
+	keys   *shred.Store
 }
 
 // setup starts a NATS server and one command service on it.
@@ -60,6 +62,9 @@ func setup(t testing.TB, mods ...func(*command.Config)) *testBundle {
 		t.Fatal(err)
 	}
 	if b.codec, err = events.NewCodec(); err != nil {
+		t.Fatal(err)
+	}
+	if b.keys, err = shred.NewStore(shred.Config{Conn: b.nc, Stream: shred.StreamName(command.StreamNameDefault)}); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -104,7 +109,8 @@ func (b *testBundle) msgCount(t *testing.T) uint64 {
 	return info.State.Msgs
 }
 
-// storedEvents returns every case event in the stream on filter, in order.
+// storedEvents returns every case event in the stream on filter, in order,
+// opened with their keys.
 func (b *testBundle) storedEvents(t *testing.T, filter string) []events.Event {
 	t.Helper()
 	cons, err := b.js.OrderedConsumer(t.Context(), command.StreamNameDefault, jetstream.OrderedConsumerConfig{
@@ -136,6 +142,9 @@ func (b *testBundle) storedEvents(t *testing.T, filter string) []events.Event {
 		if err := batch.Error(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := b.keys.OpenEvents(t.Context(), out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

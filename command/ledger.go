@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 )
 
 // Headers the ledger writes on every event.
@@ -85,6 +86,7 @@ type ledger struct {
 	stream     string
 	subjects   events.Subjects
 	codec      *events.Codec
+	keys       *shred.Store
 	window     time.Duration
 	apiTimeout time.Duration
 	metrics    *metrics
@@ -246,7 +248,7 @@ func (l *ledger) loadCase(ctx context.Context, guild events.Snowflake, number ui
 	if err != nil {
 		return nil, err
 	}
-	lastEv, err := l.decode(last)
+	lastEv, err := l.decode(ctx, last)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +262,7 @@ func (l *ledger) loadCase(ctx context.Context, guild events.Snowflake, number ui
 	if err != nil {
 		return nil, err
 	}
-	e, err := l.decode(first)
+	e, err := l.decode(ctx, first)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +278,7 @@ func (l *ledger) loadCase(ctx context.Context, guild events.Snowflake, number ui
 		if m.Seq >= last.Seq {
 			return append(evs, lastEv), nil
 		}
-		if e, err = l.decode(m); err != nil {
+		if e, err = l.decode(ctx, m); err != nil {
 			return nil, err
 		}
 		evs = append(evs, e)
@@ -284,11 +286,18 @@ func (l *ledger) loadCase(ctx context.Context, guild events.Snowflake, number ui
 	}
 }
 
-// decode decodes a stored event and sets its sequence.
-func (l *ledger) decode(m storedMsg) (events.Event, error) {
+// decode decodes a stored event, opens its sealed personal text with the
+// case's key (empty when the key is gone) and sets its sequence.
+func (l *ledger) decode(ctx context.Context, m storedMsg) (events.Event, error) {
 	e, err := l.codec.Decode(m.Data)
 	if err != nil {
 		return events.Event{}, fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err)
+	}
+	if err := l.keys.OpenEvent(ctx, &e); err != nil {
+		if errors.Is(err, shred.ErrSealBroken) {
+			return events.Event{}, fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err)
+		}
+		return events.Event{}, transient(fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err))
 	}
 	e.Seq = m.Seq
 	return e, nil
@@ -300,10 +309,12 @@ func (l *ledger) findCommand(ctx context.Context, filter string, commandID uuid.
 	since := now.Add(-l.window - time.Minute)
 	var out []events.Event
 	err := l.scan(ctx, filter, 0, since, func(m storedMsg) (bool, error) {
-		e, err := l.decode(m)
+		// Sealed or not: only the command's own events are opened, below.
+		e, err := l.codec.Decode(m.Data)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("event at sequence %d (%s): %w", m.Seq, m.Subject, err)
 		}
+		e.Seq = m.Seq
 		if e.CommandID == commandID {
 			out = append(out, e)
 		} else if len(out) > 0 {
@@ -311,7 +322,16 @@ func (l *ledger) findCommand(ctx context.Context, filter string, commandID uuid.
 		}
 		return true, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if err := l.keys.OpenEvents(ctx, out); err != nil {
+		if errors.Is(err, shred.ErrSealBroken) {
+			return nil, err
+		}
+		return nil, transient(err)
+	}
+	return out, nil
 }
 
 // append stores msgs: one message as a plain publish, more as one atomic

@@ -27,6 +27,9 @@ type newCase struct {
 	// result is set once the case is settled: appended, or found made
 	// already for its external id.
 	result *Result
+	// keyID is the data key taken from the pool for the case's personal
+	// text, kept across the attempts of one command.
+	keyID uuid.UUID
 }
 
 // claim is the body of an external id claim message.
@@ -314,17 +317,20 @@ func (s *Service) createLocked(ctx context.Context, guild events.Snowflake, gp *
 				next++
 			}
 			caseID := newUUID()
-			ev := s.newEvents(guild, next, caseID, meta, c.actor, now, []events.Payload{c.payload})[0]
-			evs = append(evs, ev)
+			ev := s.newEvents(guild, next, caseID, meta, c.actor, now, []events.Payload{c.payload})
+			if err := s.assignKeys(ctx, nil, ev, &c.keyID); err != nil {
+				return nil, retryable(err)
+			}
+			evs = append(evs, ev[0])
 			if cm := s.claimMsg(guild, next, caseID, c.fields.ExternalID, meta.CommandID); cm != nil {
 				claims = append(claims, *cm)
 			}
 		}
 		msgs := make([]outMsg, 0, len(evs)+len(claims))
 		for k, ev := range evs {
-			m, err := s.eventMsgs([]events.Event{ev}, pending[k])
+			m, err := s.eventMsgs(ctx, []events.Event{ev}, pending[k])
 			if err != nil {
-				return nil, backoff.Permanent(err)
+				return nil, retryable(err)
 			}
 			msgs = append(msgs, m[0])
 		}
@@ -455,9 +461,9 @@ func (s *Service) settleDuplicate(ctx context.Context, guild events.Snowflake, m
 	if err != nil {
 		return retryable(err)
 	}
-	ev, err := s.ledger.decode(m)
+	ev, err := s.ledger.decode(ctx, m)
 	if err != nil {
-		return backoff.Permanent(err)
+		return retryable(err)
 	}
 	if ev.CommandID != meta.CommandID || ev.GuildID != guild || !ev.Event.Creates() || len(pending) != 1 {
 		return backoff.Permanent(fmt.Errorf("%w: command_id %s was already used by another command", aggregate.ErrConflict, meta.CommandID))

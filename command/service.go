@@ -17,6 +17,7 @@ import (
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 	"github.com/modledger/modledger/internal/wire"
 )
 
@@ -36,6 +37,9 @@ const (
 	RetryTimeoutDefault = 10 * time.Second
 	// CacheSizeDefault bounds the guild and case positions kept in memory.
 	CacheSizeDefault = 100_000
+	// KeyPoolSizeDefault is how many stored data keys the service keeps
+	// ready for new cases.
+	KeyPoolSizeDefault = shred.PoolSizeDefault
 )
 
 // Config configures a command Service.
@@ -62,6 +66,10 @@ type Config struct {
 	RetryTimeout time.Duration
 	// CacheSize bounds the cached guild and case positions. Defaults to 100000.
 	CacheSize int
+	// KeyPoolSize is how many data keys, already stored in the key
+	// stream, the service keeps ready so that an open never waits for one.
+	// Defaults to 512.
+	KeyPoolSize int
 	// Registerer receives the service's Prometheus metrics: commands by
 	// name and outcome, command latency, appends by outcome, append latency
 	// and batch size, retries by reason. Nil: no metrics.
@@ -98,6 +106,9 @@ func (c Config) WithDefaults() Config {
 	if c.CacheSize == 0 {
 		c.CacheSize = CacheSizeDefault
 	}
+	if c.KeyPoolSize == 0 {
+		c.KeyPoolSize = KeyPoolSizeDefault
+	}
 	return c
 }
 
@@ -111,6 +122,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxInFlight < 1 || c.APITimeout <= 0 || c.RetryTimeout <= 0 || c.CacheSize < 16 {
 		errs = append(errs, errors.New("max in flight, timeouts and cache size must be positive (cache size at least 16)"))
+	}
+	if c.KeyPoolSize < 2 || c.KeyPoolSize > 100_000 {
+		errs = append(errs, fmt.Errorf("key pool size %d: must be 2 to 100000", c.KeyPoolSize))
 	}
 	return errors.Join(errs...)
 }
@@ -129,6 +143,10 @@ type Service struct {
 	endpoints *wire.Dispatcher
 	metrics   *metrics
 	commit    *committer
+
+	// keys holds the cases' data keys; pool the stored keys for new cases.
+	keys *shred.Store
+	pool *shred.Pool
 }
 
 // NewService returns a service; Start makes it answer.
@@ -146,12 +164,19 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("command service: %w", err)
 	}
 	subj := events.Subjects{Prefix: cfg.Stream.Prefix}
+	keys, err := shred.NewStore(shred.Config{Conn: cfg.Conn, Stream: shred.StreamName(cfg.Stream.Name),
+		Prefix: cfg.Stream.Prefix, CacheSize: cfg.CacheSize, APITimeout: cfg.APITimeout})
+	if err != nil {
+		return nil, fmt.Errorf("command service: %w", err)
+	}
 	s := &Service{
+		keys:    keys,
+		pool:    keys.NewPool(&shred.PoolOpts{Size: cfg.KeyPoolSize, Logger: cfg.Logger}),
 		cfg:     cfg,
 		subj:    subj,
 		metrics: m,
 		ledger: &ledger{
-			nc: cfg.Conn, stream: cfg.Stream.Name, subjects: subj, codec: codec,
+			nc: cfg.Conn, stream: cfg.Stream.Name, subjects: subj, codec: codec, keys: keys,
 			window: cfg.Stream.DuplicateWindow, apiTimeout: cfg.APITimeout, metrics: m,
 		},
 		guilds: newPositionCache[events.Snowflake](cfg.CacheSize, func() *guildPosition { return &guildPosition{} }),
@@ -161,6 +186,18 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("command service: %w", err)
 	}
 	s.commit = newCommitter(s.ledger)
+	if cfg.Registerer != nil {
+		if err := wire.Register(cfg.Registerer,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "modledger", Name: "keys_destroyed_total",
+				Help: "Data keys of redacted cases this process destroyed (secure erase in the key stream)."},
+				func() float64 { return float64(keys.Deleted()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "modledger", Name: "key_pool_waits_total",
+				Help: "Opens that found the pool of stored data keys empty and waited for a refill."},
+				func() float64 { return float64(s.pool.Waits()) }),
+		); err != nil {
+			return nil, fmt.Errorf("command service: %w", err)
+		}
+	}
 	eps := make([]wire.Endpoint, len(endpoints))
 	for i, ep := range endpoints {
 		eps[i] = wire.Endpoint{Name: ep.name, Subject: subj.CommandEndpoint(ep.name),
@@ -223,7 +260,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if _, err := EnsureStream(ctx, js, s.cfg.Stream); err != nil {
 		return fmt.Errorf("command service: %w", err)
 	}
+	s.pool.Start(ctx)
 	if err := s.endpoints.Start(ctx); err != nil {
+		s.pool.Stop()
 		return fmt.Errorf("command service: %w", err)
 	}
 	context.AfterFunc(ctx, func() { _ = s.Stop(context.Background()) })
@@ -237,6 +276,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	if err := s.endpoints.Stop(ctx); err != nil {
 		return fmt.Errorf("command service: stop: %w", err)
 	}
+	s.pool.Stop()
 	return nil
 }
 

@@ -397,6 +397,11 @@ func (s *Service) applySetChunk(ctx context.Context, guild events.Snowflake, num
 				if err != nil {
 					o.failed = append(o.failed, SetFailed{c.number, wire.ErrorOf(err)})
 				} else {
+					if st.Redacted {
+						if err := s.shredRedacted(ctx, c.cs.evs); err != nil {
+							return nil, err
+						}
+					}
 					o.changed = append(o.changed, SetChanged{c.number, r.Seq, r.Appended})
 					o.appended += r.Appended
 				}
@@ -420,9 +425,12 @@ func (s *Service) applySetChunk(ctx context.Context, guild events.Snowflake, num
 				continue
 			}
 			c.evs = s.newEvents(guild, st.CaseNumber, st.CaseID, meta, meta.ActorID, now, payloads)
-			m, err := s.eventMsgs(c.evs, 0)
+			if err := s.assignKeys(ctx, c.cs.evs, c.evs, nil); err != nil {
+				return nil, retryable(err)
+			}
+			m, err := s.eventMsgs(ctx, c.evs, 0)
 			if err != nil {
-				return nil, backoff.Permanent(err)
+				return nil, retryable(err)
 			}
 			for i := range m {
 				m[i].msgID = "" // replays are found by the command id in the case's events
@@ -462,6 +470,11 @@ func (s *Service) applySetChunk(ctx context.Context, guild events.Snowflake, num
 				}
 			}
 			c.cs.evs = append(c.cs.evs, c.evs...)
+			if c.cs.state.Redacted {
+				if err := s.shredRedacted(ctx, c.cs.evs); err != nil {
+					return nil, err
+				}
+			}
 			o.changed = append(o.changed, SetChanged{c.number, c.evs[len(c.evs)-1].Seq, len(c.evs)})
 			o.appended += len(c.evs)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 )
 
 // Stream defaults.
@@ -98,11 +99,15 @@ func (c StreamConfig) jetStreamConfig() jetstream.StreamConfig {
 // brings its adjustable settings (duplicate window, direct gets, atomic
 // batches) in line. It refuses a stream whose subjects, storage, retention
 // or delete/purge protections differ, because those decide what the ledger
-// guarantees.
+// guarantees. It ensures the key stream beside it too
+// (shred.StreamName(cfg.Name), see package events/shred).
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stream config: %w", err)
+	}
+	if _, err := shred.EnsureStream(ctx, js, shred.StreamConfig{Name: shred.StreamName(cfg.Name), Prefix: cfg.Prefix, Replicas: cfg.Replicas}); err != nil {
+		return nil, err
 	}
 	want := cfg.jetStreamConfig()
 	s, err := js.Stream(ctx, cfg.Name)

@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/modledger/modledger/command"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 	"github.com/modledger/modledger/events/subscription"
 	"github.com/modledger/modledger/internal/testenv"
 	"github.com/modledger/modledger/projection"
@@ -237,8 +239,9 @@ func TestNATSRoles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("bot queries its case: %v", err)
 		}
-		if read.Case.CaseID != res.Case.CaseID {
-			t.Fatalf("query read case %s, opened %s", read.Case.CaseID, res.Case.CaseID)
+		if read.Case.CaseID != res.Case.CaseID || read.Case.Reason != "be nice" {
+			t.Fatalf("query read case %s with reason %q, opened %s (the projector opens sealed text with the key)",
+				read.Case.CaseID, read.Case.Reason, res.Case.CaseID)
 		}
 		// A set command: the command service asks the query service for the
 		// case numbers, as its own user.
@@ -251,7 +254,9 @@ func TestNATSRoles(t *testing.T) {
 			t.Fatalf("core subscription on its guild: %v, %v", m, err)
 		}
 		// Both consumers deliver the earlier case and the new one, and
-		// nothing of guild 2.
+		// nothing of guild 2; the bot opens the sealed reason with the
+		// case's key (a direct get on the key stream).
+		var caseKey uuid.UUID
 		for seen := 0; seen < 2; {
 			select {
 			case e := <-got:
@@ -259,6 +264,10 @@ func TestNATSRoles(t *testing.T) {
 					t.Fatalf("durable consumer delivered guild %d case %s", e.GuildID, e.CaseID)
 				}
 				if e.CaseID == res.Case.CaseID {
+					if op, ok := e.Data.(events.CaseOpened); !ok || op.Reason != "be nice" || e.KeyID == uuid.Nil {
+						t.Fatalf("the bot's consumer delivered %+v (key %s)", e.Data, e.KeyID)
+					}
+					caseKey = e.KeyID
 					seen++
 				}
 			case <-time.After(5 * time.Second):
@@ -282,9 +291,30 @@ func TestNATSRoles(t *testing.T) {
 		}
 		bot.violation(t, "Publish", "modledger.query."+guildID(g2)+".case_get")
 
+		// Allowed: a redaction, after which the command service (as its
+		// own user) has destroyed the case's key.
+		if _, err := client.CaseRedact(ctx, g1, command.RedactParams{Meta: command.Meta{ActorID: 272937604339466240},
+			CaseRef: command.CaseRef{CaseNumber: res.Case.CaseNumber}}); err != nil {
+			t.Fatalf("bot redacts a case: %v", err)
+		}
+		fresh, err := shred.NewStore(shred.Config{Conn: bot.Conn, Stream: "MODLEDGER_KEYS"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, err := fresh.Get(ctx, caseKey); err != nil || k != nil {
+			t.Fatalf("the redacted case's key read as %v, %v; want it gone", k, err)
+		}
+
 		// Denied: the scheduler's command, writing events or claims
-		// directly, managing or reading the stream directly.
+		// directly, managing or reading the stream directly, writing or
+		// deleting data keys, managing the key stream.
 		for _, subj := range []string{
+			"modledger.key.x",
+			"$JS.API.STREAM.MSG.DELETE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.PURGE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.DELETE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.UPDATE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.MSG.GET.MODLEDGER_KEYS",
 			"modledger.cmd." + guildID(g1) + ".expire",
 			"modledger.case." + guildID(g1) + ".1.opened",
 			"modledger.claim." + guildID(g1) + ".external_id.x",
@@ -359,6 +389,10 @@ func TestNATSRoles(t *testing.T) {
 			"$JS.API.STREAM.UPDATE.MODLEDGER",
 			"$JS.API.STREAM.MSG.DELETE.MODLEDGER",
 			"$JS.API.STREAM.CREATE.OTHER",
+			"$JS.API.STREAM.DELETE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.PURGE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.UPDATE.MODLEDGER_KEYS",
+			"$JS.API.CONSUMER.CREATE.MODLEDGER_KEYS.x",
 			"$JS.API.CONSUMER.CREATE.MODLEDGER.x",
 			"$JS.API.CONSUMER.DELETE.MODLEDGER." + projection.ConsumerName(projection.CasesName),
 			"modledger.cmd." + guildID(g1) + ".open",
@@ -376,8 +410,9 @@ func TestNATSRoles(t *testing.T) {
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
 		c.violation(t, "Subscription", "modledger.cmd.*.open")
 		c.onlyExpectedErrors(t)
-		// The service itself: it created the stream, read and appended
-		// (the bot's case), and was denied nothing.
+		// The service itself: it created the stream and the key stream,
+		// stored keys, read and appended (the bot's cases), destroyed the
+		// redacted case's key, and was denied nothing.
 		cmdConn.onlyExpectedErrors(t)
 	})
 
@@ -409,6 +444,9 @@ func TestNATSRoles(t *testing.T) {
 			"$JS.API.STREAM.UPDATE.MODLEDGER",
 			"$JS.API.STREAM.MSG.DELETE.MODLEDGER",
 			"$JS.API.STREAM.CREATE.OTHER",
+			"modledger.key.x",
+			"$JS.API.STREAM.MSG.DELETE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.PURGE.MODLEDGER_KEYS",
 		} {
 			c.denyPublish(t, subj)
 		}
@@ -434,6 +472,7 @@ func TestNATSRoles(t *testing.T) {
 			"modledger.cmd." + guildID(g1) + ".delete",
 			"modledger.case." + guildID(g1) + ".1.expired",
 			"$JS.API.DIRECT.GET.MODLEDGER",
+			"$JS.API.DIRECT.GET.MODLEDGER_KEYS",
 			"$JS.API.STREAM.UPDATE.MODLEDGER",
 		} {
 			c.denyPublish(t, subj)
@@ -451,6 +490,9 @@ func TestNATSRoles(t *testing.T) {
 			"modledger.case." + guildID(g1) + ".1.opened",
 			"modledger.cmd." + guildID(g1) + ".open",
 			"$JS.API.DIRECT.GET.MODLEDGER",
+			// It reads the read model, where the projector has opened the
+			// text already: no keys.
+			"$JS.API.DIRECT.GET.MODLEDGER_KEYS",
 			"$JS.API.STREAM.UPDATE.MODLEDGER",
 			"_INBOX.someone_elses",
 		} {
@@ -481,7 +523,11 @@ func TestNATSRoles(t *testing.T) {
 		sub, err := subscription.Subscribe(ctx, js, subscription.Config{Durable: "dashboard", Start: subscription.StartBeginning(),
 			Logger: logger}, func(_ context.Context, e events.Event) error {
 			mu.Lock()
-			guilds[e.GuildID] = true
+			// Sealed reasons open with their keys (direct gets on the
+			// key stream).
+			if op, ok := e.Data.(events.CaseOpened); ok && op.Reason != "" {
+				guilds[e.GuildID] = true
+			}
 			mu.Unlock()
 			return nil
 		})
@@ -543,6 +589,10 @@ func TestNATSRoles(t *testing.T) {
 			"$JS.API.CONSUMER.CREATE.MODLEDGER." + projection.ConsumerName(projection.CasesName) + ".modledger.case.>",
 			"$JS.API.CONSUMER.DELETE.MODLEDGER." + projection.ConsumerName(projection.CasesName),
 			"$JS.API.CONSUMER.MSG.NEXT.MODLEDGER." + projection.ConsumerName(projection.CasesName),
+			"modledger.key.x",
+			"$JS.API.STREAM.MSG.DELETE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.PURGE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.DELETE.MODLEDGER_KEYS",
 		} {
 			c.denyPublish(t, subj)
 		}
@@ -581,6 +631,10 @@ func TestNATSRoles(t *testing.T) {
 			"$JS.API.STREAM.MSG.DELETE.MODLEDGER",
 			"modledger.case." + guildID(g1) + ".1.opened",
 			"modledger.claim." + guildID(g1) + ".external_id.x",
+			"$JS.API.STREAM.DELETE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.PURGE.MODLEDGER_KEYS",
+			"$JS.API.STREAM.MSG.DELETE.MODLEDGER_KEYS",
+			"modledger.key.x",
 		} {
 			c.denyPublish(t, subj)
 		}
@@ -594,6 +648,14 @@ func TestNATSRoles(t *testing.T) {
 		if !info.Config.DenyDelete || !info.Config.DenyPurge || info.Config.MaxAge != 0 || info.State.Msgs < 2 ||
 			info.State.FirstSeq != 1 || info.State.NumDeleted != 0 {
 			t.Fatalf("stream after the test: config %+v, state %+v", info.Config, info.State)
+		}
+		// The key stream lost exactly the redacted case's key.
+		ks, err := js.Stream(ctx, "MODLEDGER_KEYS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kinfo := ks.CachedInfo(); kinfo.Config.DenyDelete || !kinfo.Config.DenyPurge || kinfo.State.NumDeleted != 1 {
+			t.Fatalf("key stream after the test: config %+v, state %+v", kinfo.Config, kinfo.State)
 		}
 	})
 	bot2.onlyExpectedErrors(t)

@@ -53,3 +53,28 @@ func TestCodecAllocs(t *testing.T) {
 		t.Errorf("Decode: %v allocations, want at most 2", got)
 	}
 }
+
+// TestSealedCodecAllocs is TestCodecAllocs for a sealed event: Encode still
+// allocates once, and Decode the sealed bytes and the payload (the reason
+// is empty). Not in parallel, as TestSubjectAllocs.
+func TestSealedCodecAllocs(t *testing.T) {
+	codec := newCodec(t)
+	e := sampleEvent(events.CaseClosed{})
+	e.OccurredAt = e.OccurredAt.UTC()
+	e.KeyID = e.CaseID
+	e.Sealed = make([]byte, 60)
+	b, err := codec.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := codec.Decode(b)
+	if err != nil || d.KeyID != e.KeyID || len(d.Sealed) != 60 {
+		t.Fatalf("decoded %+v, %v", d, err)
+	}
+	if got := testing.AllocsPerRun(100, func() { _, _ = codec.Encode(e) }); got > 1 {
+		t.Errorf("Encode: %v allocations, want at most 1", got)
+	}
+	if got := testing.AllocsPerRun(100, func() { _, _ = codec.Decode(b) }); got > 2 {
+		t.Errorf("Decode: %v allocations, want at most 2", got)
+	}
+}

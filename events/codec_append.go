@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -47,6 +48,15 @@ func appendEvent(b []byte, e *Event, name Name, version int) ([]byte, bool) {
 	}
 	b = append(b, `,"correlation_id":`...)
 	b = appendUUID(b, e.CorrelationID)
+	if e.KeyID != uuid.Nil {
+		b = append(b, `,"key_id":`...)
+		b = appendUUID(b, e.KeyID)
+	}
+	if len(e.Sealed) > 0 {
+		b = append(b, `,"sealed":"`...)
+		b = base64.StdEncoding.AppendEncode(b, e.Sealed)
+		b = append(b, '"')
+	}
 	b = append(b, `,"data":`...)
 	if b, ok = appendPayload(b, e.Data); !ok {
 		return b, false
@@ -334,6 +344,9 @@ func appendString(b []byte, s string) []byte {
 // its buffer once: the envelope, and the payload's variable parts.
 func encodedSize(e *Event) int {
 	n := 420 // the envelope, and the fixed part of a small payload
+	if len(e.Sealed) > 0 {
+		n += 60 + base64.StdEncoding.EncodedLen(len(e.Sealed))
+	}
 	f := func(s string) { n += len(s) + len(s)/8 }
 	switch p := e.Data.(type) {
 	case CaseOpened:

@@ -139,13 +139,24 @@ func (g randomEvents) event() Event {
 		}
 		return uuid.Must(uuid.NewV7())
 	}
-	return Event{
+	e := Event{
 		Envelope: Envelope{EventID: id(), Event: "ignored", SchemaVersion: 7, GuildID: g.snowflake(), CaseNumber: g.r.Uint32(),
 			CaseID: id(), OccurredAt: g.time(), ActorID: g.snowflake(), CommandID: id(),
 			Command: []string{"", "open", "update_many", g.str()}[g.r.IntN(4)], CorrelationID: id()},
 		Data: g.payload(),
 		Seq:  g.r.Uint64(),
 	}
+	if g.r.IntN(2) == 0 { // a sealed event: a key id and ciphertext
+		e.KeyID = id()
+		e.Sealed = make([]byte, g.r.IntN(80))
+		for i := range e.Sealed {
+			e.Sealed[i] = byte(g.r.Uint32())
+		}
+		if len(e.Sealed) == 0 {
+			e.Sealed = nil
+		}
+	}
+	return e
 }
 
 func TestEncodeMatchesEncodingJSON(t *testing.T) {

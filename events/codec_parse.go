@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -564,6 +565,18 @@ func (c *Codec) parseEvent(b []byte) (Event, bool) {
 		case "correlation_id":
 			e.CorrelationID, ok = p.uuid()
 			return ok && seen.first(10)
+		case "key_id":
+			e.KeyID, ok = p.uuid()
+			return ok && e.KeyID != uuid.Nil && seen.first(12)
+		case "sealed":
+			p.ws()
+			tok, plain, ok := p.stringToken()
+			if !ok || !plain || len(tok) == 2 {
+				return false // empty or escaped: encoding/json says what
+			}
+			var err error
+			e.Sealed, err = base64.StdEncoding.AppendDecode(nil, tok[1:len(tok)-1])
+			return err == nil && seen.first(13)
 		case "data":
 			if p.peek() != '{' {
 				return false // null, or not an object: encoding/json says what

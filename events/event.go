@@ -84,6 +84,17 @@ type Envelope struct {
 	// CorrelationID ties events of one workflow together; it is the command
 	// id unless the caller sets one.
 	CorrelationID uuid.UUID `json:"correlation_id"`
+	// KeyID names the case's data key when the event is sealed: its
+	// personal text (reasons, note text and evidence, metadata, roles) was
+	// encrypted with that key and is in Sealed, and the payload's personal
+	// fields are empty. It is the zero UUID on events that carry no
+	// personal text and on events written before sealing existed. After an
+	// event is opened (package events/shred) KeyID stays and Sealed is nil.
+	KeyID uuid.UUID `json:"key_id,omitzero"`
+	// Sealed is the AES-256-GCM ciphertext of the event's personal fields
+	// (base64 in JSON), nil on an event that is not sealed or has been
+	// opened.
+	Sealed []byte `json:"sealed,omitempty"`
 }
 
 // Event is one decoded case event: its envelope, its payload, and, when it

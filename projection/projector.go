@@ -16,6 +16,7 @@ import (
 
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 	"github.com/modledger/modledger/internal/leadership"
 )
 
@@ -117,6 +118,7 @@ func (c ProjectorConfig) withDefaults() ProjectorConfig {
 type Projector struct {
 	cfg     ProjectorConfig
 	codec   *events.Codec
+	keys    *shred.Store
 	metrics *projectorMetrics
 
 	mu      sync.Mutex
@@ -154,7 +156,11 @@ func NewProjector(cfg ProjectorConfig) (*Projector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projector: %w", err)
 	}
-	return &Projector{cfg: cfg, codec: codec, metrics: m, done: make(chan struct{})}, nil
+	keys, err := shred.NewStore(shred.Config{Conn: cfg.JetStream.Conn(), Stream: shred.StreamName(cfg.Stream), Prefix: cfg.Prefix})
+	if err != nil {
+		return nil, fmt.Errorf("projector: %w", err)
+	}
+	return &Projector{cfg: cfg, codec: codec, keys: keys, metrics: m, done: make(chan struct{})}, nil
 }
 
 // batchApplyTimeout bounds one attempt to apply a batch and commit it.
@@ -460,6 +466,27 @@ func (p *Projector) prefetch(ctx context.Context, cons jetstream.Consumer) <-cha
 					return
 				}
 				continue
+			}
+			if err == nil {
+				// The batch's messages are taken: open them, however long
+				// the key stream takes to answer.
+				for {
+					oerr := p.keys.OpenEvents(ctx, evs)
+					if oerr == nil {
+						break
+					}
+					if errors.Is(oerr, shred.ErrSealBroken) {
+						err = fmt.Errorf("%w: %w", ErrProjectionStopped, oerr)
+						break
+					}
+					if ctx.Err() != nil {
+						return
+					}
+					p.cfg.Logger.Warn("reading data keys failed; retrying", "projection", p.cfg.Projection.Name(), "error", oerr)
+					if sleep(ctx, 100*time.Millisecond) != nil {
+						return
+					}
+				}
 			}
 			select {
 			case out <- liveBatch{evs: evs, last: last, gap: gap, err: err}:

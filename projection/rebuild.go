@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 )
 
 // RebuildConfig configures Rebuild.
@@ -92,6 +93,10 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 	if err != nil {
 		return Generation{}, err
 	}
+	keys, err := shred.NewStore(shred.Config{Conn: cfg.JetStream.Conn(), Stream: shred.StreamName(cfg.Stream), Prefix: cfg.Prefix})
+	if err != nil {
+		return Generation{}, fmt.Errorf("rebuild: %w", err)
+	}
 	// The consumer reads the whole stream and skips what is not a case
 	// event (claims): with a subject filter the server counts the filter's
 	// pending messages over every subject at each pull request, which with
@@ -128,6 +133,11 @@ func Rebuild(ctx context.Context, cfg RebuildConfig) (Generation, error) {
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return fetched{}, err
+		}
+		// The batch's keys in a few batched reads; a case whose key is
+		// gone (it was redacted) has empty personal text, as it has live.
+		if err := keys.OpenEvents(ctx, f.evs); err != nil {
+			return fetched{}, fmt.Errorf("rebuild: %w", err)
 		}
 		return f, nil
 	}

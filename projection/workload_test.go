@@ -16,6 +16,7 @@ import (
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/command"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 )
 
 // testClock is the command service's clock in these tests; the workload
@@ -281,6 +282,13 @@ func streamEvents(t testing.TB, js jetstream.JetStream) []events.Event {
 			e.Seq = md.Sequence.Stream
 			out = append(out, e)
 		}
+	}
+	keys, err := shred.NewStore(shred.Config{Conn: js.Conn(), Stream: shred.StreamName(StreamDefault)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.OpenEvents(ctx, out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 	"github.com/modledger/modledger/events/subscription"
 )
 
@@ -188,6 +189,10 @@ func (c *eventsTailCmd) Run(ctx context.Context, env *cliEnv) error {
 	if err != nil {
 		return err
 	}
+	keys, err := shred.NewStore(shred.Config{Conn: s.nc, Stream: shred.StreamName(c.stream), Prefix: c.prefix})
+	if err != nil {
+		return err
+	}
 	out := newTailWriter(env, c.json)
 	defer out.end()
 	for printed := 0; c.limit == 0 || printed < c.limit; {
@@ -213,6 +218,11 @@ func (c *eventsTailCmd) Run(ctx context.Context, env *cliEnv) error {
 		}
 		seq := md.Sequence.Stream
 		e, err := codec.Decode(m.Data())
+		if err == nil {
+			// Sealed personal text opens with its case's key, or stays
+			// empty when the key is gone (a redacted case).
+			err = keys.OpenEvent(s.ctx, &e)
+		}
 		switch {
 		case err != nil:
 			out.flush()

@@ -125,6 +125,8 @@ func TestServeMetricsHealthAndReadiness(t *testing.T) {
 		`modledger_append_batch_messages_count 1`,
 		`modledger_command_cache_entries{cache="guild"} 1`,
 		`modledger_command_cache_entries{cache="case"} 1`,
+		`modledger_keys_destroyed_total 0`,
+		`modledger_key_pool_waits_total `,
 		`modledger_projection_lag_events{projection="cases"} 0`,
 		`modledger_projection_lag_seconds{projection="cases"} 0`,
 		`modledger_projection_status_up 1`,

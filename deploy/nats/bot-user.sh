@@ -20,6 +20,9 @@
 #     and bot_GUILD_ID_NAME), whose one filter subject must lie within its
 #     guild, or with a core subscription on
 #     <prefix>.case.GUILD_ID.>;
+#   - read data keys (direct gets on the key stream <stream>_KEYS), to open
+#     the sealed personal text of its guild's events; it cannot write or
+#     delete them;
 #   - receive replies only on the inbox prefix _INBOX.bot.GUILD_ID: connect
 #     with that custom inbox prefix (nats.CustomInboxPrefix in Go,
 #     inbox_prefix in nats.py, inboxPrefix in nats.js). It cannot subscribe
@@ -83,6 +86,7 @@ cat <<ENTRY
             allow: [
               "$prefix.cmd.$guild.*"
               "$prefix.query.$guild.*"
+              "\$JS.API.DIRECT.GET.${stream}_KEYS"
 $(consumers $names | sed 's/^/    /')
             ]
             deny: [

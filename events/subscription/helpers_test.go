@@ -13,6 +13,7 @@ import (
 	"github.com/modledger/modledger/aggregate"
 	"github.com/modledger/modledger/command"
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 	"github.com/modledger/modledger/events/subscription"
 	"github.com/modledger/modledger/internal/testenv"
 )
@@ -197,6 +198,13 @@ func (b *testBundle) stored(t *testing.T) []events.Event {
 		if err := batch.Error(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	keys, err := shred.NewStore(shred.Config{Conn: b.js.Conn(), Stream: shred.StreamName("MODLEDGER")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.OpenEvents(t.Context(), out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/modledger/modledger/events"
+	"github.com/modledger/modledger/events/shred"
 )
 
 // Subscription defaults and limits.
@@ -237,6 +238,7 @@ type Subscription struct {
 	js        jetstream.JetStream
 	handler   Handler
 	codec     *events.Codec
+	keys      *shred.Store
 	log       *slog.Logger
 	casePfx   string
 	nameCheck bool
@@ -289,11 +291,16 @@ func Subscribe(ctx context.Context, js jetstream.JetStream, cfg Config, handler 
 			return nil, err
 		}
 	}
+	keys, err := shred.NewStore(shred.Config{Conn: js.Conn(), Stream: shred.StreamName(cfg.Stream), Prefix: cfg.Prefix})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	s := &Subscription{
 		cfg:       cfg,
 		js:        js,
 		handler:   handler,
 		codec:     codec,
+		keys:      keys,
 		casePfx:   cfg.Prefix + ".case.",
 		nameCheck: cfg.Filter.needsNameCheck(),
 		ephemeral: cfg.Durable == "",
@@ -545,6 +552,20 @@ func (s *Subscription) handle(m jetstream.Msg) {
 		return
 	}
 	e.Seq = d.Seq
+	// Sealed personal text is opened with its case's key; a key that is
+	// gone (the case was redacted) leaves it empty.
+	if err := s.keys.OpenEvent(s.handlerCtx, &e); err != nil {
+		if errors.Is(err, shred.ErrSealBroken) {
+			s.poison(m, d, nil, err)
+			return
+		}
+		delay := s.cfg.backoff(d.NumDelivered)
+		s.log.Warn("reading the event's data key failed; the event will be delivered again", "seq", d.Seq, "retry_in", delay, "error", err)
+		if err := m.NakWithDelay(delay); err != nil {
+			s.log.Warn("nak failed; the event comes back after the ack wait", "seq", d.Seq, "error", err)
+		}
+		return
+	}
 	if !s.cfg.Filter.matchName(e.Event) {
 		s.ack(m, d)
 		return
