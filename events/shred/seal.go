@@ -28,8 +28,8 @@ var ErrSealBroken = errors.New("sealed personal text does not open")
 type Key struct {
 	// ID is the key's id, a random UUID; events name it in key_id.
 	ID uuid.UUID
-	// Seq is the key message's sequence in the key stream, zero when not
-	// known.
+	// Seq is the sequence, in the key stream, of the version of the key's
+	// block it was read from, zero when not known.
 	Seq  uint64
 	raw  [KeySize]byte
 	aead cipher.AEAD

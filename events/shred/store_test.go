@@ -162,7 +162,7 @@ func TestPoolHandsOutStoredKeysOnce(t *testing.T) {
 	pool.Start(ctx)
 	defer pool.Stop()
 	seen := map[uuid.UUID]bool{}
-	for range 50 { // several refills
+	for range shred.BlockKeys + 50 { // several refills, a block each
 		k, err := pool.Take(ctx)
 		if err != nil {
 			t.Fatal(err)
