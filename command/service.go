@@ -67,8 +67,8 @@ type Config struct {
 	// CacheSize bounds the cached guild and case positions. Defaults to 100000.
 	CacheSize int
 	// KeyPoolSize is how many data keys, already stored in the key
-	// stream, the service keeps ready so that an open never waits for one.
-	// Defaults to 512.
+	// stream, the service keeps ready so that an open never waits for one;
+	// the pool refills with whole blocks of 256 keys. Defaults to 4096.
 	KeyPoolSize int
 	// Registerer receives the service's Prometheus metrics: commands by
 	// name and outcome, command latency, appends by outcome, append latency

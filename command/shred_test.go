@@ -69,21 +69,22 @@ func (b *testBundle) rawEvents(t *testing.T, n uint32) ([]events.Event, [][]byte
 	return evs, raw
 }
 
-// keyStored reports whether the key message of id is in the key stream.
+// keyStored reports whether the key id is in the key stream: its block's
+// latest version has it.
 func (b *testBundle) keyStored(t *testing.T, id uuid.UUID) bool {
 	t.Helper()
 	s, err := b.js.Stream(t.Context(), shred.StreamName(command.StreamNameDefault))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.GetLastMsgForSubject(t.Context(), shred.Subject(events.DefaultPrefix, id))
+	m, err := s.GetLastMsgForSubject(t.Context(), shred.Subject(events.DefaultPrefix, id))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return true
+	return shred.KeyInBlock(m.Data, id) != nil
 }
 
 // caseKeyOf returns the one key the case's stored events are sealed with.

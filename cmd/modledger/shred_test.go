@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,7 @@ import (
 // or events tail shows its text, its key is gone from the key stream, and
 // no file of the JetStream store holds the text or the key. Before the
 // redaction the store holds the key but never the text, so the scan is
-// seen to work.
+// seen to work. The other case's key, in the same key block, stays.
 func TestRedactionErasesThePersonalText(t *testing.T) {
 	l := startCLILedger(t)
 	secrets := []string{
@@ -81,6 +82,13 @@ func TestRedactionErasesThePersonalText(t *testing.T) {
 	if found := l.nats.StoreContains(t, keyBytes); len(found) == 0 {
 		t.Fatal("the key's bytes are nowhere in the store directory: the scan proves nothing")
 	}
+	// The other case's key is in the same block (one message holds 256
+	// keys): erasing case 1's must leave it.
+	otherKey := caseKey(t, js, 2)
+	if shred.BlockID(otherKey) != shred.BlockID(key) {
+		t.Fatalf("the two cases' keys %s and %s are in different blocks", key, otherKey)
+	}
+	otherBytes := storedKey(t, js, otherKey)
 	for _, s := range secrets {
 		if found := l.nats.StoreContains(t, []byte(s)); len(found) > 0 {
 			t.Fatalf("%q is stored in plaintext in %v", s, found)
@@ -114,6 +122,9 @@ func TestRedactionErasesThePersonalText(t *testing.T) {
 	}
 	if found := l.nats.StoreContains(t, keyBytes); len(found) > 0 {
 		t.Fatalf("the destroyed key's bytes are still on disk in %v", found)
+	}
+	if !bytes.Equal(storedKey(t, js, otherKey), otherBytes) || len(l.nats.StoreContains(t, otherBytes)) == 0 {
+		t.Fatal("the other case's key, in the same block, is gone")
 	}
 }
 
@@ -160,7 +171,7 @@ func storedKey(t *testing.T, js jetstream.JetStream, id uuid.UUID) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Data
+	return shred.KeyInBlock(m.Data, id)
 }
 
 // subscribedEvents reads every case event through a subscription from the

@@ -12,18 +12,21 @@ import (
 
 // Pool defaults.
 const (
-	// PoolSizeDefault is how many durable keys a Pool keeps ready.
-	PoolSizeDefault = 512
-	// PoolBatchDefault is how many keys one refill publishes.
-	PoolBatchDefault = 256
+	// PoolSizeDefault is how many durable keys a Pool keeps ready: 16
+	// blocks.
+	PoolSizeDefault = 16 * BlockKeys
+	// PoolBatchDefault is the most keys one refill publishes: 8 blocks in
+	// one atomic batch.
+	PoolBatchDefault = 8 * BlockKeys
 )
 
 // Pool keeps keys that are already stored (acknowledged, so durable) in the
 // key stream, so that opening a case takes a key without a request. It
-// refills itself in the background, PoolBatchDefault keys at a time, when it
-// falls below half. A key is taken once; keys in the pool when the process
-// ends are never used and never referenced by an event, which is harmless
-// (32 bytes each in the key stream).
+// refills itself in the background with whole blocks (at most
+// PoolBatchDefault keys at a time) when it falls below half. A key is taken
+// once; keys in the pool when the process ends are never used and never
+// referenced by an event, which is harmless (32 bytes each in the key
+// stream).
 type Pool struct {
 	store *Store
 	size  int
@@ -42,7 +45,8 @@ type Pool struct {
 
 // PoolOpts are a Pool's optional settings; nil means the defaults.
 type PoolOpts struct {
-	// Size is how many keys the pool keeps. Defaults to 512.
+	// Size is how many keys the pool keeps, rounded up to whole blocks
+	// when it refills. Defaults to 4096.
 	Size int
 	// Logger receives refill failures. Defaults to discarding them.
 	Logger *slog.Logger
@@ -61,8 +65,9 @@ func (s *Store) NewPool(opts *PoolOpts) *Pool {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Pool{
-		store: s, size: o.Size, batch: min(PoolBatchDefault, o.Size, PublishMax), log: o.Logger,
-		keys: make(chan *Key, o.Size), kick: make(chan struct{}, 1),
+		store: s, size: o.Size, batch: min(PoolBatchDefault, PublishMax), log: o.Logger,
+		// A refill adds whole blocks: up to a block more than size.
+		keys: make(chan *Key, o.Size+BlockKeys), kick: make(chan struct{}, 1),
 	}
 }
 
@@ -98,7 +103,8 @@ func (p *Pool) run(ctx context.Context) {
 	wait := 10 * time.Millisecond
 	for {
 		for len(p.keys) <= p.size/2 {
-			n := min(p.batch, p.size-len(p.keys))
+			// Whole blocks, as many as fit below size, at least one.
+			n := max(BlockKeys, min(p.batch, p.size-len(p.keys))/BlockKeys*BlockKeys)
 			// A batch is finished even when the pool is stopped meanwhile
 			// (within the store's API timeout): an abandoned atomic batch
 			// would linger on the server.
@@ -124,7 +130,7 @@ func (p *Pool) run(ctx context.Context) {
 			p.lastErr = nil
 			p.mu.Unlock()
 			for _, k := range keys {
-				p.keys <- k // never blocks: at most size - len keys were made
+				p.keys <- k // never blocks: len+n <= size+BlockKeys
 			}
 		}
 		select {
@@ -165,7 +171,6 @@ func (p *Pool) Take(ctx context.Context) (*Key, error) {
 	if len(p.keys) <= p.size/2 {
 		p.wake()
 	}
-	p.store.remember(k.ID, k) // the cache's clock starts when it is used
 	return k, nil
 }
 

@@ -28,8 +28,8 @@ var ErrSealBroken = errors.New("sealed personal text does not open")
 type Key struct {
 	// ID is the key's id, a random UUID; events name it in key_id.
 	ID uuid.UUID
-	// Seq is the key message's sequence in the key stream, zero when not
-	// known.
+	// Seq is the sequence, in the key stream, of the version of the key's
+	// block it was read from, zero when not known.
 	Seq  uint64
 	raw  [KeySize]byte
 	aead cipher.AEAD
@@ -50,31 +50,6 @@ func NewKey(id uuid.UUID, raw []byte) (*Key, error) {
 		return nil, fmt.Errorf("key %s: %w", id, err)
 	}
 	return k, nil
-}
-
-// randomKeys makes n new keys, their ids (random UUIDs) and their bytes
-// from one read of crypto/rand.
-func randomKeys(n int) ([]*Key, error) {
-	const each = 16 + KeySize
-	raw := make([]byte, n*each)
-	defer clear(raw)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, fmt.Errorf("new data keys: %w", err)
-	}
-	keys := make([]*Key, n)
-	for i := range keys {
-		b := raw[i*each : (i+1)*each]
-		var id uuid.UUID
-		copy(id[:], b[:16])
-		id[6] = id[6]&0x0f | 0x40 // version 4
-		id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
-		k, err := NewKey(id, b[16:])
-		if err != nil {
-			return nil, err
-		}
-		keys[i] = k
-	}
-	return keys, nil
 }
 
 // personal holds the personal fields of one event: what is sealed.

@@ -34,19 +34,24 @@ const (
 	// APITimeoutDefault bounds one JetStream request when the caller's
 	// context has no deadline.
 	APITimeoutDefault = 5 * time.Second
-	// GetManyChunk is how many keys one batched direct get asks for.
-	GetManyChunk = 512
-	// PublishMax is the most keys one Publish stores (the server's limit
-	// on an atomic batch is 1000 messages).
-	PublishMax = 1000
+	// GetManyChunk is how many blocks (of BlockKeys keys each) one batched
+	// direct get asks for.
+	GetManyChunk = 64
+	// PublishMax is the most keys one Publish stores: 16 blocks, one
+	// atomic batch of 16 messages of 8 KiB.
+	PublishMax = 16 * BlockKeys
+	// DeleteAttemptsMax bounds how often Delete retries its compare-and-set
+	// when other deletions in the same block keep winning.
+	DeleteAttemptsMax = 1000
 )
 
 // StreamName returns the name of the key stream that belongs to the
 // ledger's stream ledgerStream.
 func StreamName(ledgerStream string) string { return ledgerStream + StreamSuffix }
 
-// Subject returns the subject key id is stored under.
-func Subject(prefix string, id uuid.UUID) string { return prefix + ".key." + id.String() }
+// Subject returns the subject key id is stored under: its block's,
+// <prefix>.key.<block_id> (see BlockID).
+func Subject(prefix string, id uuid.UUID) string { return prefix + ".key." + BlockID(id).String() }
 
 // Subjects returns the filter of every key's subject.
 func Subjects(prefix string) string { return prefix + ".key.>" }
@@ -68,7 +73,7 @@ type StreamConfig struct {
 func (c StreamConfig) jetStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:               c.Name,
-		Description:        "modledger: per-case data keys; deleting one erases its case's personal text",
+		Description:        "modledger: per-case data keys, 256 to a message; zeroing one erases its case's personal text",
 		Subjects:           []string{Subjects(c.Prefix)},
 		Storage:            jetstream.FileStorage,
 		Retention:          jetstream.LimitsPolicy,
@@ -143,7 +148,8 @@ type Config struct {
 	Stream string
 	// Prefix is the subject prefix. Defaults to "modledger".
 	Prefix string
-	// CacheSize bounds the keys kept in memory. Defaults to 100000.
+	// CacheSize bounds the keys kept in memory, in whole blocks of
+	// BlockKeys. Defaults to 100000.
 	CacheSize int
 	// CacheTTL is how long a key read is trusted. Defaults to 1 minute.
 	CacheTTL time.Duration
@@ -153,12 +159,13 @@ type Config struct {
 }
 
 // Store reads, publishes and destroys data keys in the key stream, with a
-// bounded cache. It is safe for concurrent use.
+// bounded cache of blocks. It is safe for concurrent use.
 type Store struct {
-	cfg Config
+	cfg       Config
+	maxBlocks int
 
 	mu    sync.Mutex
-	lru   *list.List // of *entry, most recent first
+	lru   *list.List // of *block, most recent first
 	byID  map[uuid.UUID]*list.Element
 	clock func() time.Time
 
@@ -168,11 +175,13 @@ type Store struct {
 // Deleted returns how many keys this store has destroyed.
 func (s *Store) Deleted() uint64 { return s.deleted.Load() }
 
-// entry is a cached key, or a key known to be gone (key nil).
-type entry struct {
-	id  uuid.UUID
-	key *Key
-	at  time.Time
+// block is a cached block, or a block known to be gone (data nil).
+type block struct {
+	id   uuid.UUID
+	seq  uint64
+	data []byte          // the block message as stored
+	keys [BlockKeys]*Key // made on first use
+	at   time.Time
 }
 
 // NewStore returns a Store.
@@ -202,7 +211,8 @@ func NewStore(cfg Config) (*Store, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
-	return &Store{cfg: cfg, lru: list.New(), byID: map[uuid.UUID]*list.Element{}, clock: time.Now}, nil
+	return &Store{cfg: cfg, maxBlocks: (cfg.CacheSize + BlockKeys - 1) / BlockKeys,
+		lru: list.New(), byID: map[uuid.UUID]*list.Element{}, clock: time.Now}, nil
 }
 
 // withTimeout gives ctx the API timeout when it has no deadline.
@@ -213,41 +223,79 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, s.cfg.APITimeout)
 }
 
-// cached returns the cached entry of id: known reports whether the cache
-// knows it (k nil then means gone).
+// cached returns the cached key id: known reports whether the cache knows
+// it (k nil then means gone). A zeroed slot or a missing block is gone for
+// good; a live key is trusted for the cache TTL.
 func (s *Store) cached(id uuid.UUID) (k *Key, known bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	el, ok := s.byID[id]
+	el, ok := s.byID[BlockID(id)]
 	if !ok {
 		return nil, false
 	}
-	en := el.Value.(*entry)
-	if en.key != nil && s.clock().Sub(en.at) > s.cfg.CacheTTL {
-		s.lru.Remove(el)
-		delete(s.byID, id)
-		return nil, false
+	b := el.Value.(*block)
+	if k, gone := b.key(id); gone {
+		s.lru.MoveToFront(el)
+		return nil, true
+	} else if s.clock().Sub(b.at) <= s.cfg.CacheTTL {
+		s.lru.MoveToFront(el)
+		return k, true
 	}
-	s.lru.MoveToFront(el)
-	return en.key, true
+	s.lru.Remove(el)
+	delete(s.byID, b.id)
+	return nil, false
 }
 
-// remember caches k as the key of id (nil: gone).
-func (s *Store) remember(id uuid.UUID, k *Key) {
+// key returns the key id in b, or gone when its slot is zeroed or b does
+// not exist. The caller holds the store's lock when b is cached.
+func (b *block) key(id uuid.UUID) (k *Key, gone bool) {
+	if b.data == nil {
+		return nil, true
+	}
+	i := Slot(id)
+	if b.keys[i] != nil {
+		return b.keys[i], false
+	}
+	raw := b.data[1+i*KeySize : 1+(i+1)*KeySize]
+	if zeroed(raw) {
+		return nil, true
+	}
+	k, err := NewKey(id, raw)
+	if err != nil { // never: raw has KeySize bytes
+		return nil, true
+	}
+	k.Seq = b.seq
+	b.keys[i] = k
+	return k, false
+}
+
+// remember caches b, unless the cache holds a newer version of it.
+func (s *Store) remember(b *block) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if el, ok := s.byID[id]; ok {
-		en := el.Value.(*entry)
-		en.key, en.at = k, s.clock()
+	if el, ok := s.byID[b.id]; ok {
+		if have := el.Value.(*block); have.data != nil && have.seq > b.seq {
+			return
+		}
+		el.Value = b
 		s.lru.MoveToFront(el)
 		return
 	}
-	s.byID[id] = s.lru.PushFront(&entry{id: id, key: k, at: s.clock()})
-	for s.lru.Len() > s.cfg.CacheSize {
+	s.byID[b.id] = s.lru.PushFront(b)
+	for s.lru.Len() > s.maxBlocks {
 		last := s.lru.Back()
 		s.lru.Remove(last)
-		delete(s.byID, last.Value.(*entry).id)
+		delete(s.byID, last.Value.(*block).id)
 	}
+}
+
+// keyOf returns the key id of b (nil: gone), under the store's lock since
+// b may be cached.
+func (s *Store) keyOf(b *block, id uuid.UUID) *Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, _ := b.key(id)
+	return k
 }
 
 // Get returns the key id names, or nil when it is gone.
@@ -263,12 +311,16 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*Key, error) {
 }
 
 // GetMany returns the keys ids name; a key that is gone is absent from the
-// map. Keys the cache does not hold are read with batched direct gets
-// (multi_last), GetManyChunk keys a request, so a rebuild reads a batch's
-// keys in one round trip, not one per case.
+// map. The blocks holding keys the cache does not have are read with
+// batched direct gets (multi_last), GetManyChunk blocks a request, so a
+// rebuild reads a batch's keys in a round trip or two, not one per case.
 func (s *Store) GetMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*Key, error) {
 	out := make(map[uuid.UUID]*Key, len(ids))
-	var missing []uuid.UUID
+	var (
+		missing []uuid.UUID // keys
+		blocks  []uuid.UUID
+		wanted  = map[uuid.UUID]bool{}
+	)
 	for _, id := range ids {
 		if _, done := out[id]; done {
 			continue
@@ -279,23 +331,34 @@ func (s *Store) GetMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*Ke
 			}
 			continue
 		}
-		if !slices.Contains(missing, id) {
-			missing = append(missing, id)
+		missing = append(missing, id)
+		if b := BlockID(id); !wanted[b] {
+			wanted[b] = true
+			blocks = append(blocks, b)
 		}
 	}
-	for len(missing) > 0 {
-		n := min(len(missing), GetManyChunk)
-		if err := s.fetch(ctx, missing[:n], out); err != nil {
+	if len(blocks) == 0 {
+		return out, nil
+	}
+	got := make(map[uuid.UUID]*block, len(blocks))
+	for len(blocks) > 0 {
+		n := min(len(blocks), GetManyChunk)
+		if err := s.fetch(ctx, blocks[:n], got); err != nil {
 			return nil, err
 		}
-		missing = missing[n:]
+		blocks = blocks[n:]
+	}
+	for _, id := range missing {
+		if k := s.keyOf(got[BlockID(id)], id); k != nil {
+			out[id] = k
+		}
 	}
 	return out, nil
 }
 
-// fetch reads the keys ids with one batched direct get into out, and
-// remembers those that are gone.
-func (s *Store) fetch(ctx context.Context, ids []uuid.UUID, out map[uuid.UUID]*Key) error {
+// fetch reads the blocks ids with one batched direct get into got (a
+// block that does not exist as one without data), and caches them.
+func (s *Store) fetch(ctx context.Context, ids []uuid.UUID, got map[uuid.UUID]*block) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	nc := s.cfg.Conn
@@ -308,49 +371,59 @@ func (s *Store) fetch(ctx context.Context, ids []uuid.UUID, out map[uuid.UUID]*K
 		Batch     int      `json:"batch"`
 	}{subjects, len(ids)})
 	if err != nil {
-		return fmt.Errorf("read %d keys: %w", len(ids), err)
+		return fmt.Errorf("read %d key blocks: %w", len(ids), err)
 	}
 	inbox := nc.NewRespInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return fmt.Errorf("read %d keys: subscribe: %w", len(ids), err)
+		return fmt.Errorf("read %d key blocks: subscribe: %w", len(ids), err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+s.cfg.Stream, inbox, body); err != nil {
-		return fmt.Errorf("read %d keys: %w", len(ids), err)
+		return fmt.Errorf("read %d key blocks: %w", len(ids), err)
 	}
-	found := make(map[uuid.UUID]bool, len(ids))
+	now := s.clock()
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return fmt.Errorf("read %d keys from %s: %w", len(ids), s.cfg.Stream, err)
+			return fmt.Errorf("read %d key blocks from %s: %w", len(ids), s.cfg.Stream, err)
 		}
 		if status := m.Header.Get("Status"); status != "" && len(m.Data) == 0 {
 			if status == "404" || status == "204" {
 				break
 			}
-			return fmt.Errorf("read %d keys from %s: status %s: %s", len(ids), s.cfg.Stream, status, m.Header.Get("Description"))
+			return fmt.Errorf("read %d key blocks from %s: status %s: %s", len(ids), s.cfg.Stream, status, m.Header.Get("Description"))
 		}
-		subj := m.Header.Get("Nats-Subject")
-		id, err := uuid.Parse(subj[strings.LastIndexByte(subj, '.')+1:])
+		b, err := s.parseBlock(m.Header.Get("Nats-Subject"), m.Header.Get("Nats-Sequence"), m.Data)
 		if err != nil {
-			return fmt.Errorf("read keys from %s: message on %q is not a key", s.cfg.Stream, subj)
+			return fmt.Errorf("read key blocks from %s: %w", s.cfg.Stream, err)
 		}
-		k, err := NewKey(id, m.Data)
-		if err != nil {
-			return fmt.Errorf("read keys from %s: %w", s.cfg.Stream, err)
-		}
-		k.Seq, _ = strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
-		found[id] = true
-		out[id] = k
-		s.remember(id, k)
+		b.at = now
+		got[b.id] = b
+		s.remember(b)
 	}
 	for _, id := range ids {
-		if !found[id] {
-			s.remember(id, nil)
+		if got[id] == nil {
+			b := &block{id: id, at: now}
+			got[id] = b
+			s.remember(b)
 		}
 	}
 	return nil
+}
+
+// parseBlock checks a block message read from the stream.
+func (s *Store) parseBlock(subj, seq string, data []byte) (*block, error) {
+	id, err := uuid.Parse(subj[strings.LastIndexByte(subj, '.')+1:])
+	if err != nil || id[15] != 0 {
+		return nil, fmt.Errorf("message on %q is not a key block", subj)
+	}
+	if err := checkBlock(data); err != nil {
+		return nil, fmt.Errorf("message on %q is not a key block: %w", subj, err)
+	}
+	b := &block{id: id, data: data}
+	b.seq, _ = strconv.ParseUint(seq, 10, 64)
+	return b, nil
 }
 
 // OpenEvents opens every sealed event of evs in place, reading the keys
@@ -397,54 +470,174 @@ func (s *Store) Gone(id uuid.UUID) bool {
 	return known && k == nil
 }
 
-// Delete destroys the key id: its message is deleted with secure erase, so
-// the stream overwrites its bytes on disk. Deleting a key that is gone is
-// not an error.
+// Delete destroys the key id. It reads the latest version of the key's
+// block; unless the key's slot is zero already, it publishes a new version
+// with the slot zeroed, expecting the version it read to be the latest
+// (compare-and-set: when another deletion in the same block got there
+// first, it reads again and retries, so no deletion undoes another). Then
+// it deletes every older version of the block with secure erase, so the
+// stream overwrites their bytes on disk. That last step also finishes a
+// deletion that stopped between the two (a crash), whichever slot of the
+// block is deleted next. Deleting a key that is gone is not an error.
 func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
-	k, err := s.Get(ctx, id)
-	if err != nil {
-		return fmt.Errorf("delete key %s: %w", id, err)
-	}
-	if k == nil {
-		return nil
-	}
-	if k.Seq == 0 {
-		// A key from a publish whose sequence is unknown: read it again.
-		s.forget(id)
-		if k, err = s.Get(ctx, id); err != nil || k == nil {
-			return err
-		}
-	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	bid, i := BlockID(id), Slot(id)
+	subj := Subject(s.cfg.Prefix, bid)
+	var latest uint64
+	for attempt := 1; ; attempt++ {
+		seq, data, err := s.directGet(ctx, directGetRequest{LastBySubject: subj})
+		if err != nil {
+			return fmt.Errorf("delete key %s: read its block: %w", id, err)
+		}
+		if data == nil {
+			s.remember(&block{id: bid, at: s.clock()})
+			return nil
+		}
+		if err := checkBlock(data); err != nil {
+			return fmt.Errorf("delete key %s: message on %q is not a key block: %w", id, subj, err)
+		}
+		slot := data[1+i*KeySize : 1+(i+1)*KeySize]
+		if zeroed(slot) {
+			s.remember(&block{id: bid, seq: seq, data: data, at: s.clock()})
+			latest = seq
+			break
+		}
+		clear(slot)
+		newSeq, conflict, err := s.publishVersion(ctx, subj, data, seq)
+		if err != nil {
+			return fmt.Errorf("delete key %s: %w", id, err)
+		}
+		if conflict {
+			if attempt >= DeleteAttemptsMax {
+				return fmt.Errorf("delete key %s: block %s changed %d times while deleting", id, bid, attempt)
+			}
+			continue
+		}
+		s.deleted.Add(1)
+		s.remember(&block{id: bid, seq: newSeq, data: data, at: s.clock()})
+		latest = newSeq
+		break
+	}
+	if err := s.eraseOlder(ctx, subj, latest); err != nil {
+		return fmt.Errorf("delete key %s: erase the older versions of its block: %w", id, err)
+	}
+	return nil
+}
+
+// publishVersion publishes data as the new version of the block on subj,
+// if the block's latest version is still at sequence last; conflict
+// reports that it was not.
+func (s *Store) publishVersion(ctx context.Context, subj string, data []byte, last uint64) (seq uint64, conflict bool, err error) {
+	m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{
+		"Nats-Expected-Last-Subject-Sequence": {strconv.FormatUint(last, 10)},
+	}}
+	reply, err := s.cfg.Conn.RequestMsgWithContext(ctx, m)
+	if err != nil {
+		return 0, false, fmt.Errorf("publish the block zeroed: %w", err)
+	}
+	var ack struct {
+		Seq   uint64    `json:"seq"`
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(reply.Data, &ack); err != nil {
+		return 0, false, fmt.Errorf("publish the block zeroed: unreadable acknowledgement %q", reply.Data)
+	}
+	if ack.Error != nil {
+		if ack.Error.ErrCode == errCodeWrongLastSequence || ack.Error.ErrCode == errCodeWrongLastSequenceConstant {
+			return 0, true, nil
+		}
+		return 0, false, fmt.Errorf("publish the block zeroed: jetstream: %s (code %d, err_code %d)", ack.Error.Description, ack.Error.Code, ack.Error.ErrCode)
+	}
+	if ack.Seq == 0 {
+		return 0, false, fmt.Errorf("publish the block zeroed: acknowledgement without a sequence: %s", reply.Data)
+	}
+	return ack.Seq, false, nil
+}
+
+// JetStream's error codes for a failed expected-last-sequence check.
+const (
+	errCodeWrongLastSequence         = 10071
+	errCodeWrongLastSequenceConstant = 10164
+)
+
+// eraseOlder deletes, with secure erase, every message on subj before
+// sequence latest, found with direct gets next_by_subj from the start.
+// Messages deleted meanwhile by someone else are no error.
+func (s *Store) eraseOlder(ctx context.Context, subj string, latest uint64) error {
+	from := uint64(1)
+	for {
+		seq, data, err := s.directGet(ctx, directGetRequest{Seq: from, NextBySubject: subj})
+		if err != nil {
+			return err
+		}
+		if data == nil || seq >= latest {
+			return nil
+		}
+		clear(data)
+		if err := s.erase(ctx, seq); err != nil {
+			return err
+		}
+		from = seq + 1
+	}
+}
+
+// erase deletes the message at seq with secure erase; one that is gone
+// already is no error.
+func (s *Store) erase(ctx context.Context, seq uint64) error {
 	body, _ := json.Marshal(struct {
 		Seq uint64 `json:"seq"`
-	}{k.Seq})
+	}{seq})
 	resp, err := s.cfg.Conn.RequestWithContext(ctx, "$JS.API.STREAM.MSG.DELETE."+s.cfg.Stream, body)
 	if err != nil {
-		return fmt.Errorf("delete key %s: %w", id, err)
+		return fmt.Errorf("erase message %d: %w", seq, err)
 	}
 	var r struct {
 		Success bool      `json:"success"`
 		Error   *apiError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return fmt.Errorf("delete key %s: unreadable reply %q", id, resp.Data)
+		return fmt.Errorf("erase message %d: unreadable reply %q", seq, resp.Data)
 	}
 	if r.Error != nil {
-		// Deleted meanwhile (another process, a retry)? Then it is done.
-		s.forget(id)
-		if k, gerr := s.Get(ctx, id); gerr == nil && k == nil {
+		// Erased meanwhile (a concurrent deletion in the same block)?
+		if _, data, gerr := s.directGet(ctx, directGetRequest{Seq: seq}); gerr == nil && data == nil {
 			return nil
 		}
-		return fmt.Errorf("delete key %s: jetstream: %s (code %d, err_code %d)", id, r.Error.Description, r.Error.Code, r.Error.ErrCode)
+		return fmt.Errorf("erase message %d: jetstream: %s (code %d, err_code %d)", seq, r.Error.Description, r.Error.Code, r.Error.ErrCode)
 	}
-	if r.Error == nil && !r.Success {
-		return fmt.Errorf("delete key %s: the server did not delete it: %s", id, resp.Data)
+	if !r.Success {
+		return fmt.Errorf("erase message %d: the server did not delete it: %s", seq, resp.Data)
 	}
-	s.deleted.Add(1)
-	s.remember(id, nil)
 	return nil
+}
+
+// directGetRequest is a direct get of one message.
+type directGetRequest struct {
+	Seq           uint64 `json:"seq,omitempty"`
+	LastBySubject string `json:"last_by_subj,omitempty"`
+	NextBySubject string `json:"next_by_subj,omitempty"`
+}
+
+// directGet reads one message of the key stream: its sequence and data,
+// data nil when there is none.
+func (s *Store) directGet(ctx context.Context, req directGetRequest) (uint64, []byte, error) {
+	body, _ := json.Marshal(req)
+	m, err := s.cfg.Conn.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+s.cfg.Stream, body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("direct get from %s: %w", s.cfg.Stream, err)
+	}
+	if status := m.Header.Get("Status"); status != "" && len(m.Data) == 0 {
+		if status == "404" {
+			return 0, nil, nil
+		}
+		return 0, nil, fmt.Errorf("direct get from %s: status %s: %s", s.cfg.Stream, status, m.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+	if err != nil || len(m.Data) == 0 {
+		return 0, nil, fmt.Errorf("direct get from %s: a reply without a sequence or data", s.cfg.Stream)
+	}
+	return seq, m.Data, nil
 }
 
 type apiError struct {
@@ -453,45 +646,36 @@ type apiError struct {
 	Description string `json:"description"`
 }
 
-// forget drops id from the cache.
-func (s *Store) forget(id uuid.UUID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if el, ok := s.byID[id]; ok {
-		s.lru.Remove(el)
-		delete(s.byID, id)
-	}
-}
-
-// Publish makes n new keys (at most PublishMax) and stores them in the key
-// stream as one atomic batch; when it returns, they are durable (the
-// stream's acknowledgement), and cached.
+// Publish stores at least n new keys (1 to PublishMax): whole blocks, so
+// every key of ceil(n/BlockKeys) blocks, one message each, in one atomic
+// batch. When it returns, they are durable (the stream's acknowledgement),
+// and cached.
 func (s *Store) Publish(ctx context.Context, n int) ([]*Key, error) {
 	if n < 1 || n > PublishMax {
 		return nil, fmt.Errorf("publish keys: %d keys, want 1 to %d", n, PublishMax)
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	keys, err := randomKeys(n)
+	nb := (n + BlockKeys - 1) / BlockKeys
+	ids, data, keys, err := newBlocks(nb)
 	if err != nil {
 		return nil, err
 	}
 	nc := s.cfg.Conn
-	batchID := uuid.NewString()
 	var reply *nats.Msg
 	// One message and one header, reused: a publish copies them out.
 	m := &nats.Msg{}
 	seq := []string{""}
-	if n > 1 {
-		m.Header = nats.Header{"Nats-Batch-Id": {batchID}, "Nats-Batch-Sequence": seq}
+	if nb > 1 {
+		m.Header = nats.Header{"Nats-Batch-Id": {uuid.NewString()}, "Nats-Batch-Sequence": seq}
 	}
-	for i, k := range keys {
-		m.Subject, m.Data = Subject(s.cfg.Prefix, k.ID), k.raw[:]
-		if n > 1 {
+	for i := range ids {
+		m.Subject, m.Data = Subject(s.cfg.Prefix, ids[i]), data[i]
+		if nb > 1 {
 			seq[0] = strconv.Itoa(i + 1)
-			if i < n-1 {
+			if i < nb-1 {
 				if err := nc.PublishMsg(m); err != nil {
-					return nil, fmt.Errorf("publish keys: %w", err)
+					return nil, fmt.Errorf("publish %d key blocks: %w", nb, err)
 				}
 				continue
 			}
@@ -499,7 +683,7 @@ func (s *Store) Publish(ctx context.Context, n int) ([]*Key, error) {
 		}
 		r, err := nc.RequestMsgWithContext(ctx, m)
 		if err != nil {
-			return nil, fmt.Errorf("publish %d keys: %w", n, err)
+			return nil, fmt.Errorf("publish %d key blocks: %w", nb, err)
 		}
 		reply = r
 	}
@@ -508,17 +692,22 @@ func (s *Store) Publish(ctx context.Context, n int) ([]*Key, error) {
 		Error *apiError `json:"error"`
 	}
 	if err := json.Unmarshal(reply.Data, &ack); err != nil {
-		return nil, fmt.Errorf("publish %d keys: unreadable acknowledgement %q", n, reply.Data)
+		return nil, fmt.Errorf("publish %d key blocks: unreadable acknowledgement %q", nb, reply.Data)
 	}
 	if ack.Error != nil {
-		return nil, fmt.Errorf("publish %d keys: jetstream: %s (code %d, err_code %d)", n, ack.Error.Description, ack.Error.Code, ack.Error.ErrCode)
+		return nil, fmt.Errorf("publish %d key blocks: jetstream: %s (code %d, err_code %d)", nb, ack.Error.Description, ack.Error.Code, ack.Error.ErrCode)
 	}
-	if ack.Seq < uint64(n) {
-		return nil, fmt.Errorf("publish %d keys: acknowledgement without a sequence: %s", n, reply.Data)
+	if ack.Seq < uint64(nb) {
+		return nil, fmt.Errorf("publish %d key blocks: acknowledgement without a sequence: %s", nb, reply.Data)
 	}
-	for i, k := range keys {
-		k.Seq = ack.Seq - uint64(n-1-i)
-		s.remember(k.ID, k)
+	now := s.clock()
+	for i := range ids {
+		b := &block{id: ids[i], seq: ack.Seq - uint64(nb-1-i), data: data[i], at: now}
+		copy(b.keys[:], keys[i*BlockKeys:(i+1)*BlockKeys])
+		for _, k := range b.keys {
+			k.Seq = b.seq
+		}
+		s.remember(b)
 	}
 	return keys, nil
 }

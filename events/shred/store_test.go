@@ -2,6 +2,7 @@ package shred_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,8 @@ func setupStore(t *testing.T) *storeBundle {
 	return &storeBundle{env: env, js: js, store: st}
 }
 
-// rawKey reads a key's bytes as they are stored.
+// rawKey reads a key's bytes as they are stored, in the latest version
+// of its block; nil when the slot is zeroed or the block missing.
 func (b *storeBundle) rawKey(t *testing.T, id uuid.UUID) []byte {
 	t.Helper()
 	s, err := b.js.Stream(t.Context(), "T_KEYS")
@@ -41,10 +43,13 @@ func (b *storeBundle) rawKey(t *testing.T, id uuid.UUID) []byte {
 		t.Fatal(err)
 	}
 	m, err := s.GetLastMsgForSubject(t.Context(), shred.Subject("t", id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Data
+	return shred.KeyInBlock(m.Data, id)
 }
 
 func TestStorePublishGetDelete(t *testing.T) {
@@ -55,7 +60,7 @@ func TestStorePublishGetDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A fresh store (nothing cached) reads them all, in two batched gets.
+	// A fresh store (nothing cached) reads them all, three blocks.
 	fresh, err := shred.NewStore(shred.Config{Conn: b.js.Conn(), Stream: "T_KEYS", Prefix: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +74,9 @@ func TestStorePublishGetDelete(t *testing.T) {
 	got, err := fresh.GetMany(ctx, ids)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(keys) != 3*shred.BlockKeys {
+		t.Fatalf("published %d keys for 700, want 3 whole blocks", len(keys))
 	}
 	if len(got) != len(keys) {
 		t.Fatalf("read %d keys, want %d", len(got), len(keys))
@@ -154,7 +162,7 @@ func TestPoolHandsOutStoredKeysOnce(t *testing.T) {
 	pool.Start(ctx)
 	defer pool.Stop()
 	seen := map[uuid.UUID]bool{}
-	for range 50 { // several refills
+	for range shred.BlockKeys + 50 { // several refills, a block each
 		k, err := pool.Take(ctx)
 		if err != nil {
 			t.Fatal(err)
