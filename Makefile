@@ -103,6 +103,7 @@ bench: build
 		"bulk-bans-1-guild --raid --guilds 1 --clients 4 --bulk 1000 --mix opens=100 --seed 0" \
 		"changes --guilds 100 --clients 64 --mix changes=100 --seed 100" \
 		"changes-1024-clients --guilds 1000 --clients 1024 --mix changes=100 --seed 10" \
+		"bulk-changes --guilds 50 --clients 4 --seed 1000 --bulk 250 --mix changes=100" \
 		"mixed --guilds 100 --clients 32 --mix opens=70,changes=20,queries=10" \
 		"light-100-per-s --rate 100 --guilds 100 --clients 8 --mix opens=70,changes=30" \
 		"projection-backlog --backlog --guilds 100 --clients 8 --bulk 1000 --mix opens=100 --seed 0"; \

@@ -156,7 +156,7 @@ func benchCommand() subcommand {
 			fs.DurationVar(&c.duration, "duration", benchDurationDefault, "how long the load runs; with --count alone, until count")
 			fs.Int64Var(&c.count, "count", 0, "stop after this many operations (0: no limit)")
 			fs.BoolVar(&c.raid, "raid", false, "a raid: every open goes to the first guild, from all clients at once")
-			fs.IntVar(&c.bulk, "bulk", 1, "cases per open: above 1, each open is a bulk ban (open_many of this many cases, one atomic batch), up to 1000")
+			fs.IntVar(&c.bulk, "bulk", 1, "cases per command: above 1, each open is a bulk ban (open_many of this many cases) and each change closes or reopens up to this many of the client's cases in one guild (close_many or reopen_many with their numbers), up to 1000")
 			fs.IntVar(&c.seed, "seed", benchSeedDefault, "cases opened in each guild (open_many) before the timed run, for changes and queries to act on")
 			fs.DurationVar(&c.timeout, "timeout", benchTimeoutDefault, "bound on each request, client retries included")
 			fs.BoolVar(&c.backlog, "backlog", false, "with --embedded: hold the projector back until the load ends, then time its catch-up on the backlog the load made (a mix without queries)")

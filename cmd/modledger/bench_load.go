@@ -103,6 +103,7 @@ type loadRun struct {
 	owned   [][]ownedCase // per worker
 	issued  atomic.Int64
 	cases   atomic.Int64 // cases opened by the timed load
+	changed atomic.Int64 // events appended by the timed load's changes
 }
 
 // runLoad seeds the guilds, runs the timed load, and measures what follows
@@ -329,6 +330,9 @@ func (r *loadRun) do(ctx context.Context, w int, rng *rand.Rand, op benchOp, oc 
 	actor := benchModeratorBase + events.Snowflake(1+w%benchModerators)
 	var res *command.Result
 	var err error
+	if r.c.bulk > 1 && op.class() == classChanges {
+		return r.bulkChange(ctx, w, cmds, oc, actor)
+	}
 	switch op {
 	case opOpen:
 		if r.c.raid {
@@ -388,6 +392,44 @@ func (r *loadRun) bulkOpen(ctx context.Context, w int, rng *rand.Rand, cmds *com
 		r.opened(w, guild, c.CaseNumber)
 	}
 	r.noteSeq(res.Seq)
+	return nil
+}
+
+// bulkChange sends one set command: close_many (or reopen_many when oc is
+// closed) of oc and up to --bulk-1 more of worker w's cases in oc's guild
+// that are in the same state, by number.
+func (r *loadRun) bulkChange(ctx context.Context, w int, cmds *command.Client, oc *ownedCase, actor events.Snowflake) error {
+	byNumber := map[uint32]*ownedCase{}
+	numbers := make([]uint32, 0, r.c.bulk)
+	for i := range r.owned[w] {
+		c := &r.owned[w][i]
+		if c.guild == oc.guild && c.closed == oc.closed && len(numbers) < r.c.bulk {
+			numbers = append(numbers, c.number)
+			byNumber[c.number] = c
+		}
+	}
+	set := command.SetParams{Meta: command.Meta{ActorID: actor}, CaseNumbers: numbers, Limit: len(numbers)}
+	var res *command.SetResult
+	var err error
+	if oc.closed {
+		res, err = cmds.CaseReopenMany(ctx, r.guilds[oc.guild], command.ReopenManyParams{SetParams: set, Reason: "bench: appeals denied"})
+	} else {
+		res, err = cmds.CaseCloseMany(ctx, r.guilds[oc.guild], command.CloseManyParams{SetParams: set, Reason: "bench: appealed"})
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Failed) > 0 {
+		return fmt.Errorf("%s: %d of %d cases failed, the first: %v", map[bool]string{false: "close_many", true: "reopen_many"}[oc.closed],
+			len(res.Failed), len(numbers), res.Failed[0].Error)
+	}
+	for _, c := range res.Changed {
+		if oc := byNumber[c.CaseNumber]; oc != nil {
+			oc.closed = !oc.closed
+		}
+		r.noteSeq(c.Seq)
+	}
+	r.changed.Add(int64(res.Appended))
 	return nil
 }
 
@@ -452,8 +494,13 @@ func (r *loadRun) fillOps(rep *loadReport) {
 	rep.ThroughputPerSec = rep.All.PerSec
 	rep.Errors = r.errs
 	rep.CasesOpened = r.cases.Load()
+	rep.ChangesApplied = r.changed.Load()
+	if r.c.bulk <= 1 {
+		rep.ChangesApplied = int64(rep.class(classChanges).Count)
+	}
 	if secs > 0 {
 		rep.CasesPerSec = float64(rep.CasesOpened) / secs
+		rep.ChangesPerSec = float64(rep.ChangesApplied) / secs
 	}
 }
 

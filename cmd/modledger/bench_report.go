@@ -80,6 +80,11 @@ type loadReport struct {
 	// them a second: with --bulk, each open request opens --bulk cases.
 	CasesOpened int64   `json:"cases_opened"`
 	CasesPerSec float64 `json:"cases_per_sec"`
+	// ChangesApplied are the events the timed load's changes appended,
+	// and ChangesPerSec them a second: with --bulk, each change request is
+	// a set command over up to --bulk cases.
+	ChangesApplied int64   `json:"changes_applied"`
+	ChangesPerSec  float64 `json:"changes_per_sec"`
 	// Server is the command service's retries and appends during the
 	// load, from its /metrics; nil without metrics.
 	Server     *serverReport    `json:"server,omitempty"`
@@ -250,8 +255,11 @@ func (r *benchReport) computeRatios() {
 	}
 	for _, cl := range []string{classOpens, classChanges} {
 		v := r.Load.class(cl).PerSec
-		if cl == classOpens {
-			v = r.Load.CasesPerSec // each a message, whether or not opened in bulk
+		switch cl { // each case opened or changed is a message, in bulk or not
+		case classOpens:
+			v = r.Load.CasesPerSec
+		case classChanges:
+			v = r.Load.ChangesPerSec
 		}
 		ratio(cl+"_vs_sync_publish", v, r.Ceilings.SyncPublish)
 		ratio(cl+"_vs_async_publish", v, r.Ceilings.AsyncPublish)
@@ -316,9 +324,9 @@ func (r *benchReport) writeText(w io.Writer) {
 				o.Lat.P50, o.Lat.P90, o.Lat.P99, o.Lat.P999, o.Lat.Max)
 		}
 		tw.Flush()
-		fmt.Fprintf(w, "\nCases opened: %d, %.0f a second", l.CasesOpened, l.CasesPerSec)
+		fmt.Fprintf(w, "\nCases opened: %d, %.0f a second; changes: %d, %.0f a second", l.CasesOpened, l.CasesPerSec, l.ChangesApplied, l.ChangesPerSec)
 		if r.Config.Bulk > 1 {
-			fmt.Fprintf(w, " (bulk bans of %d cases each)", r.Config.Bulk)
+			fmt.Fprintf(w, " (bulk commands of up to %d cases each)", r.Config.Bulk)
 		}
 		fmt.Fprintf(w, "\nErrors by code: %s\n", formatCounts(l.Errors))
 		if l.Server != nil {

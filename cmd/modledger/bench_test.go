@@ -193,6 +193,28 @@ func TestBenchEmbeddedBulkBans(t *testing.T) {
 	}
 }
 
+// TestBenchEmbeddedBulkChanges sends set commands: each change request
+// closes or reopens up to --bulk of the client's seeded cases in one guild,
+// and the report counts the events they appended.
+func TestBenchEmbeddedBulkChanges(t *testing.T) {
+	t.Parallel()
+	rep := benchJSON(t, "--embedded", "--lazy", "--bulk", "20", "--mix", "changes=1", "--count", "12",
+		"--clients", "2", "--guilds", "2", "--seed", "40", "--no-ceilings")
+	l := rep.Load
+	if l.All.Errors != 0 || l.All.Count != 12 || l.class(classChanges).Count != 12 {
+		t.Fatalf("%d requests (%d changes), %d errors: want 12 set commands", l.All.Count, l.class(classChanges).Count, l.All.Errors)
+	}
+	// Each client owns 20 cases in each guild, so every set command
+	// changes at least one case, and usually many.
+	if l.ChangesApplied < 12 || l.ChangesApplied > 12*20 || l.ChangesPerSec <= l.class(classChanges).PerSec {
+		t.Errorf("%d changes at %.0f/s from %d requests at %.0f/s: want several changes a request",
+			l.ChangesApplied, l.ChangesPerSec, l.class(classChanges).Count, l.class(classChanges).PerSec)
+	}
+	if rep.NumbersExact == nil || !*rep.NumbersExact {
+		t.Errorf("numbers: %+v", l.Numbers)
+	}
+}
+
 // TestBenchCeilingsOnly measures only the ceilings, in text.
 func TestBenchCeilingsOnly(t *testing.T) {
 	t.Parallel()
