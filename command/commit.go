@@ -16,33 +16,26 @@ import (
 // answer (a timeout, a lost connection) is not split: each member retries on
 // its own. A lone append goes out at once: nothing waits for company.
 //
-// Up to groupCommitInFlight combined batches may be on their way at once.
-// The members of batches in flight together would be independent (an append
-// is queued only by the holder of its guild's or case's lock, which it keeps
-// until its own append is answered), but measured, one at a time is faster:
-// while a batch is on its way the next one gathers, so batches are larger
-// and the server's per-batch work (an atomic batch is staged in a store of
-// its own) is paid less often. With the projector held back, 1024 clients
-// opening single cases over 1000 guilds made 14 700 opens/s with one batch
-// in flight and 11 700 to 12 100 with four; raids and changes were 7 to 10%
-// faster too, bulk commands the same (docs/benchmarks.md).
+// One combined batch is on its way at a time. Four in flight were measured
+// slower: while a batch is on its way the next one gathers, so one at a
+// time makes larger batches and pays the server's per-batch work (an atomic
+// batch is staged in a store of its own) less often. With the projector held
+// back, 1024 clients opening single cases over 1000 guilds made 14 700
+// opens/s with one batch in flight and 11 700 to 12 100 with four
+// (docs/benchmarks.md).
 
 // groupCommitMaxMessages bounds a combined batch: the server's atomic batch
 // limit is 1000 messages.
 const groupCommitMaxMessages = MaxCasesPerBatch
 
-// groupCommitInFlight bounds the combined batches on their way at once.
-const groupCommitInFlight = 1
-
 // committer combines concurrent appends.
 type committer struct {
-	l        *ledger
-	max      int
-	inFlight int
+	l   *ledger
+	max int
 
-	mu       sync.Mutex
-	queue    []*commitReq
-	flushers int // flush goroutines sending
+	mu      sync.Mutex
+	queue   []*commitReq
+	running bool // a flush goroutine is sending
 }
 
 // commitReq is one append waiting to be sent.
@@ -58,7 +51,7 @@ type commitRes struct {
 }
 
 func newCommitter(l *ledger) *committer {
-	return &committer{l: l, max: groupCommitMaxMessages, inFlight: groupCommitInFlight}
+	return &committer{l: l, max: groupCommitMaxMessages}
 }
 
 // append stores msgs like ledger.append, combined with the appends that
@@ -70,8 +63,8 @@ func (c *committer) append(ctx context.Context, msgs []outMsg) (pubAck, error) {
 	req := &commitReq{ctx: ctx, msgs: msgs, done: make(chan commitRes, 1)}
 	c.mu.Lock()
 	c.queue = append(c.queue, req)
-	if c.flushers < c.inFlight {
-		c.flushers++
+	if !c.running {
+		c.running = true
 		go c.flush()
 	}
 	c.mu.Unlock()
@@ -86,13 +79,12 @@ func (c *committer) append(ctx context.Context, msgs []outMsg) (pubAck, error) {
 }
 
 // flush sends what is queued, one combined batch at a time, until the queue
-// is empty. While the batches in flight are on their way, the next one
-// gathers.
+// is empty. While a batch is on its way, the next one gathers.
 func (c *committer) flush() {
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
-			c.flushers--
+			c.running = false
 			c.mu.Unlock()
 			return
 		}

@@ -306,14 +306,10 @@ func (q *Queries) DueExpiries(ctx context.Context, guild events.Snowflake, p Due
 
 // snapshot runs fn in a read-only repeatable-read transaction, so that the
 // statements of one answer (a page and its total) see one state.
-func (q *Queries) snapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, q.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
-}
-
 // snapshotBatch sends the statements queue puts in a batch as one read-only
 // repeatable-read transaction, in one round trip: the transaction's BEGIN
-// and COMMIT travel in the batch with them (snapshot would cost two more
-// round trips). When a statement fails, the server skips the rest of the
+// and COMMIT travel in the batch with them (pgx.BeginTxFunc would cost two
+// more round trips). When a statement fails, the server skips the rest of the
 // batch, COMMIT included, and the pool discards the connection, whose
 // transaction is still open.
 func (q *Queries) snapshotBatch(ctx context.Context, queue func(b *pgx.Batch)) error {

@@ -77,25 +77,25 @@ func (q *Queries) caseNumbers(ctx context.Context, guild events.Snowflake, p *Ca
 	sql := "SELECT case_number FROM " + pgx.Identifier{q.schema, "cases"}.Sanitize() + " WHERE " + b.sql() +
 		" ORDER BY case_number LIMIT " + b.arg(p.Limit+1)
 	res := &CaseNumbersResult{CaseNumbers: []uint32{}}
-	err := q.snapshot(ctx, func(tx pgx.Tx) error {
-		var seq int64
-		err := tx.QueryRow(ctx, "SELECT seq FROM "+pgx.Identifier{q.schema, "checkpoint"}.Sanitize()+" WHERE projection = $1", CasesName).Scan(&seq)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		res.Seq = uint64(seq)
-		rows, err := tx.Query(ctx, sql, b.args...)
-		if err != nil {
-			return err
-		}
-		nums, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		for _, n := range nums {
-			res.CaseNumbers = append(res.CaseNumbers, uint32(n))
-		}
-		return nil
+	err := q.snapshotBatch(ctx, func(batch *pgx.Batch) {
+		batch.Queue("SELECT seq FROM "+pgx.Identifier{q.schema, "checkpoint"}.Sanitize()+" WHERE projection = $1", CasesName).QueryRow(func(row pgx.Row) error {
+			var seq int64
+			if err := row.Scan(&seq); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			res.Seq = uint64(seq)
+			return nil
+		})
+		batch.Queue(sql, b.args...).Query(func(rows pgx.Rows) error {
+			nums, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			for _, n := range nums {
+				res.CaseNumbers = append(res.CaseNumbers, uint32(n))
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

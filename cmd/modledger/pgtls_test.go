@@ -3,16 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,35 +22,6 @@ import (
 	"github.com/modledger/modledger/internal/testenv"
 	"github.com/modledger/modledger/projection"
 )
-
-// issueHost makes a server certificate for the given host names and IP
-// addresses and returns its certificate and key files.
-func (p *testPKI) issueHost(t *testing.T, name string, serial int64, hosts ...string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "EC PRIVATE KEY", kder)
-}
 
 // pgTLSURL is a URL for the TLS cluster on port: user and password (none
 // when empty), and the query's ssl* parameters.
@@ -112,7 +78,7 @@ func checkNoSecret(t *testing.T, what, out string, secrets ...string) {
 func TestPostgresTLS(t *testing.T) {
 	pki := newTestPKI(t)
 	caFile := filepath.Join(pki.dir, "ca.pem")
-	serverCert, serverKey := pki.issueHost(t, "server", 10, "localhost", "127.0.0.1")
+	serverCert, serverKey, _ := pki.issue(t, "server", 10, x509.ExtKeyUsageServerAuth, "localhost", "127.0.0.1")
 	// The cert method takes the certificate's common name as the user.
 	adminCert, adminKey, _ := pki.issue(t, "postgres", 11, x509.ExtKeyUsageClientAuth)
 	clientCert, clientKey, _ := pki.issue(t, "modledger_tls", 12, x509.ExtKeyUsageClientAuth)

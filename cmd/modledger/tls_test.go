@@ -60,9 +60,10 @@ func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
 	return path
 }
 
-// issue makes a certificate for a server (on 127.0.0.1) or a client, and
-// returns its certificate and key files and the tls.Certificate.
-func (p *testPKI) issue(t *testing.T, name string, serial int64, usage x509.ExtKeyUsage) (string, string, tls.Certificate) {
+// issue makes a certificate for a server or a client, for the given host
+// names and IP addresses (127.0.0.1 when none), and returns its certificate
+// and key files and the tls.Certificate.
+func (p *testPKI) issue(t *testing.T, name string, serial int64, usage x509.ExtKeyUsage, hosts ...string) (string, string, tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -70,8 +71,17 @@ func (p *testPKI) issue(t *testing.T, name string, serial int64, usage x509.ExtK
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1"}
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.key)
 	if err != nil {
 		t.Fatal(err)
